@@ -1,0 +1,196 @@
+"""Problems as pure JAX: a per-sample prediction f(θ, x) and the squared loss built from it.
+
+Conventions (shared/science/slow_sde.md §1): L(θ) = (1/2n) Σ_k (f_k(θ) − y_k)², H = ∇²L,
+J = ∂f/∂θ ∈ R^{n×D}. On the manifold Γ of interpolating minimizers the residuals vanish, so
+H = JᵀJ/n (the Gauss–Newton matrix) there.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Callable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jax import Array
+
+
+class AbstractModel(eqx.Module):
+    """A per-sample prediction f(θ, x) ∈ R with θ a flat parameter vector.
+
+    Subclasses set `num_params` (length of θ) and `input_dim` (length of x, or None when any
+    length is accepted) and implement `predict`. They may override `gauss_newton_diagonal`
+    with a closed form.
+    """
+
+    @property
+    @abc.abstractmethod
+    def num_params(self) -> int: ...
+
+    @property
+    def input_dim(self) -> int | None:
+        return None
+
+    @abc.abstractmethod
+    def predict(self, theta: Array, x: Array) -> Array:
+        """f(θ, x) for one sample x (a scalar)."""
+
+    def gauss_newton_diagonal(self, theta: Array, X: Array) -> Array:
+        """diag(JᵀJ/n), equal to diag H on Γ. Autodiff route; closed forms override it."""
+        J = jacobian(self, theta, X)
+        return jnp.mean(J * J, axis=0)
+
+
+def predictions(model: AbstractModel, theta: Array, X: Array) -> Array:
+    """(f(θ, x_k))_k for the rows x_k of X."""
+    return jax.vmap(model.predict, in_axes=(None, 0))(theta, X)
+
+
+def jacobian(model: AbstractModel, theta: Array, X: Array) -> Array:
+    """J = ∂f/∂θ, shape (n, D)."""
+    return jax.vmap(jax.grad(model.predict), in_axes=(None, 0))(theta, X)
+
+
+class FunctionModel(AbstractModel):
+    """Any per-sample prediction given as a JAX function `fn(theta, x) -> scalar`."""
+
+    fn: Callable[[Array, Array], Array] = eqx.field(static=True)
+    dim: int = eqx.field(static=True)
+
+    def __check_init__(self):
+        if not callable(self.fn):
+            raise TypeError("FunctionModel.fn must be callable as fn(theta, x) -> scalar")
+        if int(self.dim) < 1:
+            raise ValueError(f"FunctionModel.dim must be >= 1, got {self.dim}")
+
+    @property
+    def num_params(self) -> int:
+        return self.dim
+
+    def predict(self, theta, x):
+        return self.fn(theta, x)
+
+
+class AbstractProblem(eqx.Module):
+    """A training loss L(θ) on flat parameters. Subclasses give `loss`; the rest is derived."""
+
+    @property
+    @abc.abstractmethod
+    def num_params(self) -> int: ...
+
+    @abc.abstractmethod
+    def loss(self, theta: Array) -> Array: ...
+
+    def grad(self, theta: Array) -> Array:
+        return jax.grad(self.loss)(theta)
+
+    def hessian(self, theta: Array) -> Array:
+        """∇²L by autodiff (D×D; for small D)."""
+        return jax.hessian(self.loss)(theta)
+
+    def check_params(self, theta: Array, name: str = "theta") -> None:
+        """Raise a ValueError naming `name` unless θ has shape (..., num_params)."""
+        shape = jnp.shape(theta)
+        if len(shape) < 1 or shape[-1] != self.num_params:
+            raise ValueError(
+                f"{name} must have shape (..., {self.num_params}) for this problem, got {shape}"
+            )
+
+
+class LossProblem(AbstractProblem):
+    """A general problem given as a plain JAX loss `loss_fn(theta) -> scalar`."""
+
+    loss_fn: Callable[[Array], Array] = eqx.field(static=True)
+    dim: int = eqx.field(static=True)
+
+    def __check_init__(self):
+        if not callable(self.loss_fn):
+            raise TypeError("LossProblem.loss_fn must be callable as loss_fn(theta) -> scalar")
+        if int(self.dim) < 1:
+            raise ValueError(f"LossProblem.dim must be >= 1, got {self.dim}")
+
+    @property
+    def num_params(self) -> int:
+        return self.dim
+
+    def loss(self, theta):
+        return self.loss_fn(theta)
+
+
+class SquaredLossProblem(AbstractProblem):
+    """L(θ) = (1/2n) Σ_k (f(θ, x_k) − y_k)² for a model f and data (X, y)."""
+
+    model: AbstractModel
+    X: Array
+    y: Array
+
+    def __check_init__(self):
+        if not isinstance(self.model, AbstractModel):
+            raise TypeError(f"model must be an AbstractModel, got {type(self.model).__name__}")
+        if jnp.ndim(self.X) != 2:
+            raise ValueError(f"X must be a matrix (n, input_dim), got shape {jnp.shape(self.X)}")
+        n = jnp.shape(self.X)[0]
+        if n < 1:
+            raise ValueError("X must hold at least one sample (n >= 1)")
+        if jnp.shape(self.y) != (n,):
+            raise ValueError(f"y must have shape ({n},) to match X, got {jnp.shape(self.y)}")
+        if self.model.input_dim is not None and jnp.shape(self.X)[1] != self.model.input_dim:
+            raise ValueError(
+                f"X must have {self.model.input_dim} columns for {type(self.model).__name__}, "
+                f"got {jnp.shape(self.X)[1]}"
+            )
+
+    @property
+    def num_params(self) -> int:
+        return self.model.num_params
+
+    @property
+    def num_samples(self) -> int:
+        return self.X.shape[0]
+
+    def predictions(self, theta: Array) -> Array:
+        return predictions(self.model, theta, self.X)
+
+    def residuals(self, theta: Array) -> Array:
+        """r = f(θ, X) − y."""
+        return self.predictions(theta) - self.y
+
+    def loss(self, theta):
+        r = self.residuals(theta)
+        return 0.5 * jnp.mean(r * r)
+
+    def grad(self, theta):
+        return self.labelled_gradient(theta, self.y)
+
+    def labelled_gradient(self, theta: Array, labels: Array, rows: Array | None = None) -> Array:
+        """∇_θ (1/2B) Σ_{k∈rows} (f(θ, x_k) − labels_k)² with B = len(rows) (all rows if None).
+
+        `labels` has one entry per selected row. Computed as one VJP, Jᵀr/B.
+        """
+        X = self.X if rows is None else self.X[rows]
+        f, vjp = jax.vjp(lambda th: predictions(self.model, th, X), theta)
+        (g,) = vjp((f - labels) / X.shape[0])
+        return g
+
+    def per_sample_gradients(self, theta: Array) -> Array:
+        """∇ℓ_k = r_k ∇f_k, shape (n, D)."""
+        return self.residuals(theta)[:, None] * self.jacobian(theta)
+
+    def jacobian(self, theta: Array) -> Array:
+        return jacobian(self.model, theta, self.X)
+
+    def gauss_newton_hessian(self, theta: Array) -> Array:
+        """JᵀJ/n: the Hessian on Γ."""
+        J = self.jacobian(theta)
+        return J.T @ J / self.num_samples
+
+    def gauss_newton_diagonal(self, theta: Array) -> Array:
+        """diag(JᵀJ/n) (the model's closed form where it has one)."""
+        return self.model.gauss_newton_diagonal(theta, self.X)
+
+    def distance_to_manifold(self, theta: Array) -> Array:
+        """‖J⁺r‖: length of the Gauss–Newton step back to Γ (first-order distance to Γ)."""
+        J = self.jacobian(theta)
+        step, *_ = jnp.linalg.lstsq(J, self.residuals(theta))
+        return jnp.linalg.norm(step)

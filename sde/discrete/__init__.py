@@ -1,0 +1,23 @@
+"""Discrete optimizers (Optax-style init/update pairs) and the scan engine that runs them."""
+
+from sde.discrete.adaptive import AdaptiveState, adam, adame, adaptive, rmsprop
+from sde.discrete.registry import OPTIMIZERS, make_optimizer
+from sde.discrete.sgd import SGDState, sgd
+from sde.discrete.simulate import RunStatus, Simulation, cast_floats, simulate, simulate_runs
+
+__all__ = [
+    "AdaptiveState",
+    "OPTIMIZERS",
+    "RunStatus",
+    "SGDState",
+    "Simulation",
+    "adam",
+    "adame",
+    "adaptive",
+    "cast_floats",
+    "make_optimizer",
+    "rmsprop",
+    "sgd",
+    "simulate",
+    "simulate_runs",
+]

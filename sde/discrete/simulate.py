@@ -1,0 +1,172 @@
+"""The discrete engine: `lax.scan` over optimizer steps, noise keyed by the integer step.
+
+Step k of a run draws its noise from `fold_in(key, k)` (k the global step index), so a run's path
+does not depend on how runs are batched or how a long run is split into pieces (`start_step`).
+Metrics are logged every `log_every` steps (and at the start) without storing the trajectory.
+A run whose parameters become non-finite, or exceed `divergence_threshold` in absolute value,
+is frozen at its last good state and flagged, so one bad run never turns an aggregate into NaN.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any, Callable, Mapping, NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import optax
+from jax import Array
+
+from models.base import AbstractProblem
+from sde.batching import blocked_vmap
+from sde.noise import AbstractNoise
+
+Metric = Callable[[Array], Array]
+
+
+class RunStatus(enum.IntEnum):
+    OK = 0
+    DIVERGED = 1
+    NONFINITE = 2
+
+
+class Simulation(NamedTuple):
+    """Result of `simulate` (one run) or `simulate_runs` (leading runs axis on every field)."""
+
+    theta: Array
+    opt_state: Any
+    log_steps: Array
+    logs: dict[str, Array]
+    status: Array
+    stopped_step: Array
+
+
+def cast_floats(tree: Any, dtype) -> Any:
+    """Cast every floating-point array leaf of `tree` to `dtype`."""
+
+    def cast(leaf):
+        if eqx.is_array(leaf) and jnp.issubdtype(leaf.dtype, jnp.floating):
+            return leaf.astype(dtype)
+        return leaf
+
+    return jax.tree_util.tree_map(cast, tree)
+
+
+def check_schedule(num_steps: int, log_every: int, start_step: int = 0) -> None:
+    if int(num_steps) < 1:
+        raise ValueError(f"num_steps must be >= 1, got {num_steps}")
+    if int(log_every) < 1 or num_steps % log_every:
+        raise ValueError(f"log_every must be >= 1 and divide num_steps={num_steps}, got {log_every}")
+    if int(start_step) < 0:
+        raise ValueError(f"start_step must be >= 0, got {start_step}")
+
+
+def simulate(
+    problem: AbstractProblem,
+    noise: AbstractNoise,
+    optimizer: optax.GradientTransformation,
+    theta0: Array,
+    key: Array,
+    *,
+    num_steps: int,
+    log_every: int,
+    metrics: Mapping[str, Metric] | None = None,
+    opt_state0: Any = None,
+    start_step: int = 0,
+    divergence_threshold: float = 1e8,
+) -> Simulation:
+    """Run one optimizer path for `num_steps` steps. Jittable; `theta0` fixes the dtype."""
+    metrics = dict(metrics or {})
+    num_logs = num_steps // log_every
+    dtype = jnp.result_type(theta0)
+    problem = cast_floats(problem, dtype)
+    opt_state = optimizer.init(theta0) if opt_state0 is None else opt_state0
+
+    def measure(theta):
+        return {name: jnp.asarray(fn(theta)) for name, fn in metrics.items()}
+
+    def step(carry, k):
+        theta, state, status, stopped = carry
+        g = noise.stochastic_gradient(problem, theta, jax.random.fold_in(key, k))
+        updates, new_state = optimizer.update(g, state, theta)
+        new_theta = theta + updates
+        finite = jnp.all(jnp.isfinite(new_theta))
+        bounded = jnp.all(jnp.abs(new_theta) <= divergence_threshold)
+        ok = status == RunStatus.OK
+        new_status = jnp.where(
+            ok & ~finite, RunStatus.NONFINITE, jnp.where(ok & ~bounded, RunStatus.DIVERGED, status)
+        )
+        keep = new_status == RunStatus.OK
+        theta = jnp.where(keep, new_theta, theta)
+        state = jax.tree_util.tree_map(lambda new, old: jnp.where(keep, new, old), new_state, state)
+        stopped = jnp.where(ok & ~keep, k, stopped).astype(jnp.int32)
+        return (theta, state, new_status, stopped), None
+
+    def block(carry, i):
+        first = start_step + i * log_every
+        carry, _ = jax.lax.scan(step, carry, first + jnp.arange(log_every, dtype=jnp.int32))
+        return carry, measure(carry[0])
+
+    carry0 = (theta0, opt_state, jnp.asarray(RunStatus.OK, jnp.int32), jnp.asarray(-1, jnp.int32))
+    (theta, state, status, stopped), logs = jax.lax.scan(block, carry0, jnp.arange(num_logs, dtype=jnp.int32))
+    first = measure(theta0)
+    logs = {name: jnp.concatenate([first[name][None], logs[name]]) for name in metrics}
+    log_steps = start_step + log_every * jnp.arange(num_logs + 1, dtype=jnp.int64)
+    return Simulation(theta, state, log_steps, logs, status, stopped)
+
+
+def simulate_runs(
+    problem: AbstractProblem,
+    noise: AbstractNoise,
+    optimizer: optax.GradientTransformation | Callable[..., optax.GradientTransformation],
+    theta0: Array,
+    keys: Array,
+    *,
+    num_steps: int,
+    log_every: int,
+    metrics: Mapping[str, Metric] | None = None,
+    hyperparameters: Mapping[str, Array] | None = None,
+    opt_state0: Any = None,
+    start_step: int = 0,
+    block_size: int = 8,
+    divergence_threshold: float = 1e8,
+) -> Simulation:
+    """Many runs that share `problem`: `theta0` (runs, D) and `keys` (runs, …) carry one entry per
+    run; with `hyperparameters` (a dict of per-run arrays) `optimizer` is a factory called with
+    them, so a sweep over learning rates or β's is one vmapped program. Runs are evaluated in
+    blocks of `block_size` (see `sde.batching`), so each run is bitwise the same whatever the
+    number of runs or the chunking. Validates the inputs in Python, then compiles once."""
+    check_schedule(num_steps, log_every, start_step)
+    problem.check_params(theta0, "theta0")
+    noise.validate(problem)
+    if jnp.ndim(theta0) != 2:
+        raise ValueError(f"theta0 must have shape (runs, {problem.num_params}), got {jnp.shape(theta0)}")
+    runs = theta0.shape[0]
+    if jnp.shape(keys)[0] != runs:
+        raise ValueError(f"keys must have one entry per run ({runs}), got {jnp.shape(keys)[0]}")
+    hyper = cast_floats(dict(hyperparameters or {}), theta0.dtype)
+    opt_state0 = cast_floats(opt_state0, theta0.dtype)
+    for name, values in hyper.items():
+        if jnp.shape(values)[:1] != (runs,):
+            raise ValueError(f"hyperparameters[{name!r}] must have one entry per run ({runs})")
+
+    def one_run(batched, problem):
+        theta, key, hp, state0 = batched
+        opt = optimizer(**hp) if hyperparameters is not None else optimizer
+        return simulate(
+            problem,
+            noise,
+            opt,
+            theta,
+            key,
+            num_steps=num_steps,
+            log_every=log_every,
+            metrics=metrics,
+            opt_state0=state0,
+            start_step=start_step,
+            divergence_threshold=divergence_threshold,
+        )
+
+    run_all = jax.jit(blocked_vmap(one_run, block_size))
+    return run_all((theta0, keys, hyper, opt_state0), problem)

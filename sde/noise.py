@@ -1,0 +1,196 @@
+"""Noise models: what is random in one optimizer step, and its covariance Σ(θ).
+
+Convention (shared/science/slow_sde.md §1): a noisy step uses g = ∇L(θ) + ξ with Cov ξ = Σ(θ),
+the per-step gradient-noise covariance (already divided by the batch size).
+
+* LabelNoise, full batch: every label gets fresh noise of variance δ² each step,
+  g = (1/n) Jᵀ(r − ε) ⇒ Σ = (δ²/n)·JᵀJ/n, i.e. Σ = cH on Γ with c = δ²/n.
+* LabelNoise, batch B: B rows sampled, each with fresh label noise; on Γ Σ = cH with c = δ²/B
+  (off Γ the sampling covariance below is added).
+* MinibatchNoise: the gradient of a random batch of B rows; Σ = κ_B·C with
+  C = (1/n)Σ_k g_k g_kᵀ − ḡḡᵀ (g_k = r_k∇f_k), κ_B = 1/B with replacement and
+  (n − B)/(B(n − 1)) without.
+* IsotropicNoise: g = ∇L + σz, Σ = σ²I.
+"""
+
+from __future__ import annotations
+
+import abc
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jax import Array
+
+from models.base import AbstractProblem, SquaredLossProblem
+
+LABEL_DISTRIBUTIONS = ("gaussian", "rademacher")
+
+
+def _require_squared_loss(problem: AbstractProblem, noise: str) -> SquaredLossProblem:
+    if not isinstance(problem, SquaredLossProblem):
+        raise TypeError(
+            f"{noise} needs a SquaredLossProblem (per-sample predictions); "
+            f"got {type(problem).__name__}. Use IsotropicNoise for a plain loss."
+        )
+    return problem
+
+
+def _sample_rows(key: Array, n: int, batch_size: int, replace: bool) -> Array:
+    if replace:
+        return jax.random.randint(key, (batch_size,), 0, n)
+    return jax.random.permutation(key, n)[:batch_size]
+
+
+def _sampling_factor(n: int, batch_size: int, replace: bool) -> float:
+    if replace:
+        return 1.0 / batch_size
+    return 0.0 if n == 1 else (n - batch_size) / (batch_size * (n - 1))
+
+
+def _sampling_covariance(problem: SquaredLossProblem, theta: Array, batch_size: int, replace: bool) -> Array:
+    G = problem.per_sample_gradients(theta)
+    mean = jnp.mean(G, axis=0)
+    C = G.T @ G / problem.num_samples - jnp.outer(mean, mean)
+    return _sampling_factor(problem.num_samples, batch_size, replace) * C
+
+
+class AbstractNoise(eqx.Module):
+    """A noise model: `stochastic_gradient` draws g for one step, `covariance` gives Σ(θ)."""
+
+    @abc.abstractmethod
+    def stochastic_gradient(self, problem: AbstractProblem, theta: Array, key: Array) -> Array: ...
+
+    @abc.abstractmethod
+    def covariance(self, problem: AbstractProblem, theta: Array) -> Array: ...
+
+    def validate(self, problem: AbstractProblem) -> None:
+        """Raise a ValueError naming the field when this noise does not fit `problem`."""
+
+    def label_noise_constant(self, problem: AbstractProblem) -> float | None:
+        """c in Σ = cH on Γ, or None when the noise is not of that form."""
+        return None
+
+
+class NoNoise(AbstractNoise):
+    """Plain gradient descent: g = ∇L, Σ = 0."""
+
+    def stochastic_gradient(self, problem, theta, key):
+        return problem.grad(theta)
+
+    def covariance(self, problem, theta):
+        return jnp.zeros((problem.num_params, problem.num_params), jnp.result_type(theta))
+
+
+class LabelNoise(AbstractNoise):
+    """Label noise of standard deviation δ (Gaussian or ±δ) on every label of the full batch
+    (`batch_size=None`, c = δ²/n) or on a random batch of B rows (c = δ²/B)."""
+
+    delta: float
+    distribution: str = eqx.field(static=True, default="rademacher")
+    batch_size: int | None = eqx.field(static=True, default=None)
+    replace: bool = eqx.field(static=True, default=False)
+
+    def __check_init__(self):
+        if isinstance(self.delta, (int, float)) and not self.delta >= 0:
+            raise ValueError(f"LabelNoise.delta must be >= 0, got {self.delta}")
+        if self.distribution not in LABEL_DISTRIBUTIONS:
+            raise ValueError(
+                f"LabelNoise.distribution must be one of {LABEL_DISTRIBUTIONS}, got {self.distribution!r}"
+            )
+        if self.batch_size is not None and int(self.batch_size) < 1:
+            raise ValueError(f"LabelNoise.batch_size must be >= 1 or None, got {self.batch_size}")
+
+    def validate(self, problem):
+        problem = _require_squared_loss(problem, "LabelNoise")
+        if self.batch_size is not None and not self.batch_size <= problem.num_samples:
+            raise ValueError(
+                f"LabelNoise.batch_size must lie in [1, n={problem.num_samples}], got {self.batch_size}"
+            )
+
+    def _draw(self, key, shape, dtype):
+        if self.distribution == "gaussian":
+            return self.delta * jax.random.normal(key, shape, dtype)
+        return self.delta * jax.random.rademacher(key, shape, dtype)
+
+    def stochastic_gradient(self, problem, theta, key):
+        problem = _require_squared_loss(problem, "LabelNoise")
+        dtype = jnp.result_type(theta)
+        if self.batch_size is None:
+            eps = self._draw(key, (problem.num_samples,), dtype)
+            return problem.labelled_gradient(theta, problem.y + eps)
+        krow, keps = jax.random.split(key)
+        rows = _sample_rows(krow, problem.num_samples, self.batch_size, self.replace)
+        eps = self._draw(keps, (self.batch_size,), dtype)
+        return problem.labelled_gradient(theta, problem.y[rows] + eps, rows)
+
+    def label_noise_constant(self, problem):
+        problem = _require_squared_loss(problem, "LabelNoise")
+        batch = problem.num_samples if self.batch_size is None else self.batch_size
+        return self.delta**2 / batch
+
+    def covariance(self, problem, theta):
+        problem = _require_squared_loss(problem, "LabelNoise")
+        label_part = self.label_noise_constant(problem) * problem.gauss_newton_hessian(theta)
+        if self.batch_size is None:
+            return label_part
+        return label_part + _sampling_covariance(problem, theta, self.batch_size, self.replace)
+
+
+class MinibatchNoise(AbstractNoise):
+    """The gradient of a random batch of B rows (with or without replacement)."""
+
+    batch_size: int = eqx.field(static=True)
+    replace: bool = eqx.field(static=True, default=False)
+
+    def __check_init__(self):
+        if int(self.batch_size) < 1:
+            raise ValueError(f"MinibatchNoise.batch_size must be >= 1, got {self.batch_size}")
+
+    def validate(self, problem):
+        problem = _require_squared_loss(problem, "MinibatchNoise")
+        if not self.batch_size <= problem.num_samples:
+            raise ValueError(
+                f"MinibatchNoise.batch_size must lie in [1, n={problem.num_samples}], got {self.batch_size}"
+            )
+
+    def stochastic_gradient(self, problem, theta, key):
+        problem = _require_squared_loss(problem, "MinibatchNoise")
+        rows = _sample_rows(key, problem.num_samples, self.batch_size, self.replace)
+        return problem.labelled_gradient(theta, problem.y[rows], rows)
+
+    def covariance(self, problem, theta):
+        problem = _require_squared_loss(problem, "MinibatchNoise")
+        return _sampling_covariance(problem, theta, self.batch_size, self.replace)
+
+
+class IsotropicNoise(AbstractNoise):
+    """g = ∇L + σz with z ~ N(0, I): Σ = σ²I."""
+
+    sigma: float
+
+    def __check_init__(self):
+        if isinstance(self.sigma, (int, float)) and not self.sigma >= 0:
+            raise ValueError(f"IsotropicNoise.sigma must be >= 0, got {self.sigma}")
+
+    def stochastic_gradient(self, problem, theta, key):
+        z = jax.random.normal(key, jnp.shape(theta), jnp.result_type(theta))
+        return problem.grad(theta) + self.sigma * z
+
+    def covariance(self, problem, theta):
+        return self.sigma**2 * jnp.eye(problem.num_params, dtype=jnp.result_type(theta))
+
+
+NOISES: dict[str, type[AbstractNoise]] = {
+    "none": NoNoise,
+    "label": LabelNoise,
+    "minibatch": MinibatchNoise,
+    "isotropic": IsotropicNoise,
+}
+
+
+def make_noise(name: str, **kwargs) -> AbstractNoise:
+    """Build a noise model by name; an unknown name raises a ValueError listing the known ones."""
+    if name not in NOISES:
+        raise ValueError(f"noise must be one of {sorted(NOISES)}, got {name!r}")
+    return NOISES[name](**kwargs)
