@@ -15,20 +15,22 @@ from models.base import SquaredLossProblem
 from models.sharpness import diag_power_trace
 
 
+Metric = Callable[[SquaredLossProblem, Array], Array]
+
+
 def standard_metrics(
-    problem: SquaredLossProblem,
-    test_loss: Callable[[Array], Array] | None = None,
-    distance: bool = True,
-) -> dict[str, Callable[[Array], Array]]:
-    """train_loss, trace_hessian, trace_sqrt_diag_hessian, distance_to_manifold (‖J⁺r‖, needs
-    the Jacobian: pass `distance=False` for large problems) and test_loss when given."""
-    metrics: dict[str, Callable[[Array], Array]] = {
-        "train_loss": problem.loss,
-        "trace_hessian": lambda th: diag_power_trace(problem.gauss_newton_diagonal(th), 1.0),
-        "trace_sqrt_diag_hessian": lambda th: diag_power_trace(problem.gauss_newton_diagonal(th), 0.5),
+    test_loss: Callable[[Array], Array] | None = None, distance: bool = True
+) -> dict[str, Metric]:
+    """Metrics `fn(problem, theta)`: train_loss, trace_hessian, trace_sqrt_diag_hessian,
+    distance_to_manifold (‖J⁺r‖; it needs the Jacobian, so pass `distance=False` for large
+    problems) and, when given, test_loss (a function of θ alone)."""
+    metrics: dict[str, Metric] = {
+        "train_loss": lambda p, th: p.loss(th),
+        "trace_hessian": lambda p, th: diag_power_trace(p.gauss_newton_diagonal(th), 1.0),
+        "trace_sqrt_diag_hessian": lambda p, th: diag_power_trace(p.gauss_newton_diagonal(th), 0.5),
     }
     if distance:
-        metrics["distance_to_manifold"] = problem.distance_to_manifold
+        metrics["distance_to_manifold"] = lambda p, th: p.distance_to_manifold(th)
     if test_loss is not None:
-        metrics["test_loss"] = test_loss
+        metrics["test_loss"] = lambda p, th: test_loss(th)
     return metrics

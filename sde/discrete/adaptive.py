@@ -75,6 +75,7 @@ def adam(
 
 def rmsprop(learning_rate: float, decay: float = 0.99, eps: float = 1e-8) -> optax.GradientTransformation:
     """RMSprop: β₁ = 0, λ = ½, no bias correction, ε outside the square root."""
+    check_unit_interval("decay", decay)
     return adaptive(learning_rate, 0.0, decay, eps, 0.5, False)
 
 
@@ -87,4 +88,5 @@ def adame(
     bias_correction: bool = False,
 ) -> optax.GradientTransformation:
     """AdamE-λ: S = 1/(v^λ + ε) (Li–Wen–Lyu 2025 §5); λ = ½ is Adam, λ → 0 SGD with momentum."""
+    check_unit_interval("lam", lam)
     return adaptive(learning_rate, b1, b2, eps, lam, bias_correction)

@@ -22,7 +22,8 @@ from models.base import AbstractProblem
 from sde.batching import blocked_vmap
 from sde.noise import AbstractNoise
 
-Metric = Callable[[Array], Array]
+Metric = Callable[[AbstractProblem, Array], Array]
+"""A logged quantity `metric(problem, theta)`; it receives the run's own (dtype-cast) problem."""
 
 
 class RunStatus(enum.IntEnum):
@@ -84,7 +85,7 @@ def simulate(
     opt_state = optimizer.init(theta0) if opt_state0 is None else opt_state0
 
     def measure(theta):
-        return {name: jnp.asarray(fn(theta)) for name, fn in metrics.items()}
+        return {name: jnp.asarray(fn(problem, theta)) for name, fn in metrics.items()}
 
     def step(carry, k):
         theta, state, status, stopped = carry
@@ -116,6 +117,63 @@ def simulate(
     return Simulation(theta, state, log_steps, logs, status, stopped)
 
 
+def make_runner(
+    noise: AbstractNoise,
+    optimizer: optax.GradientTransformation | Callable[..., optax.GradientTransformation],
+    *,
+    num_steps: int,
+    log_every: int,
+    metrics: Mapping[str, Metric] | None = None,
+    start_step: int = 0,
+    block_size: int = 8,
+    divergence_threshold: float = 1e8,
+    per_run_problems: bool = False,
+    per_run_hyperparameters: bool = False,
+) -> Callable[..., Simulation]:
+    """A jitted `runner(problem, theta0, keys, hyperparameters, opt_state0)` for many runs.
+
+    Build it once and call it on many chunks of a sweep: it compiles once per chunk shape. With
+    `per_run_problems` every leaf of `problem` carries a leading runs axis (runs with their own
+    data); otherwise all runs share `problem`, and the per-step work of a block is a
+    matrix–matrix product. With `per_run_hyperparameters` `optimizer` is a factory called with
+    each run's entries of `hyperparameters`, so a sweep over learning rates or β's is one program.
+    Runs are evaluated in blocks of `block_size` (see `sde.batching`): a run's result is bitwise
+    the same whatever the number of runs or the chunking.
+    """
+    check_schedule(num_steps, log_every, start_step)
+
+    def one_run(batched, shared_problem):
+        theta, key, hp, state0, own_problem = batched
+        problem = own_problem if per_run_problems else shared_problem
+        opt = optimizer(**hp) if per_run_hyperparameters else optimizer
+        return simulate(
+            problem,
+            noise,
+            opt,
+            theta,
+            key,
+            num_steps=num_steps,
+            log_every=log_every,
+            metrics=metrics,
+            opt_state0=state0,
+            start_step=start_step,
+            divergence_threshold=divergence_threshold,
+        )
+
+    blocked = blocked_vmap(one_run, block_size)
+
+    @jax.jit
+    def runner(problem, theta0, keys, hyperparameters=None, opt_state0=None):
+        theta0 = jnp.asarray(theta0)
+        hyper = cast_floats(dict(hyperparameters or {}), theta0.dtype)
+        state0 = cast_floats(opt_state0, theta0.dtype)
+        own = problem if per_run_problems else None
+        shared = None if per_run_problems else problem
+        return blocked((theta0, keys, hyper, state0, own), shared)
+
+    return runner
+
+
 def simulate_runs(
     problem: AbstractProblem,
     noise: AbstractNoise,
@@ -132,11 +190,9 @@ def simulate_runs(
     block_size: int = 8,
     divergence_threshold: float = 1e8,
 ) -> Simulation:
-    """Many runs that share `problem`: `theta0` (runs, D) and `keys` (runs, …) carry one entry per
-    run; with `hyperparameters` (a dict of per-run arrays) `optimizer` is a factory called with
-    them, so a sweep over learning rates or β's is one vmapped program. Runs are evaluated in
-    blocks of `block_size` (see `sde.batching`), so each run is bitwise the same whatever the
-    number of runs or the chunking. Validates the inputs in Python, then compiles once."""
+    """Many runs sharing `problem` (see `make_runner`): `theta0` (runs, D) and `keys` carry one
+    entry per run, and so do `hyperparameters` when given. Validates the inputs in Python, before
+    anything is compiled."""
     check_schedule(num_steps, log_every, start_step)
     problem.check_params(theta0, "theta0")
     noise.validate(problem)
@@ -145,28 +201,18 @@ def simulate_runs(
     runs = theta0.shape[0]
     if jnp.shape(keys)[0] != runs:
         raise ValueError(f"keys must have one entry per run ({runs}), got {jnp.shape(keys)[0]}")
-    hyper = cast_floats(dict(hyperparameters or {}), theta0.dtype)
-    opt_state0 = cast_floats(opt_state0, theta0.dtype)
-    for name, values in hyper.items():
+    for name, values in (hyperparameters or {}).items():
         if jnp.shape(values)[:1] != (runs,):
             raise ValueError(f"hyperparameters[{name!r}] must have one entry per run ({runs})")
-
-    def one_run(batched, problem):
-        theta, key, hp, state0 = batched
-        opt = optimizer(**hp) if hyperparameters is not None else optimizer
-        return simulate(
-            problem,
-            noise,
-            opt,
-            theta,
-            key,
-            num_steps=num_steps,
-            log_every=log_every,
-            metrics=metrics,
-            opt_state0=state0,
-            start_step=start_step,
-            divergence_threshold=divergence_threshold,
-        )
-
-    run_all = jax.jit(blocked_vmap(one_run, block_size))
-    return run_all((theta0, keys, hyper, opt_state0), problem)
+    runner = make_runner(
+        noise,
+        optimizer,
+        num_steps=num_steps,
+        log_every=log_every,
+        metrics=metrics,
+        start_step=start_step,
+        block_size=block_size,
+        divergence_threshold=divergence_threshold,
+        per_run_hyperparameters=hyperparameters is not None,
+    )
+    return runner(problem, theta0, keys, hyperparameters, opt_state0)

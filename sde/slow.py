@@ -1,0 +1,376 @@
+"""Slow SDEs and slow flows on the minimizer manifold Γ (slow time t = η²k).
+
+* General Slow SDE (Li, Wang, Arora, ICLR 2022; shared/science/slow_sde.md §2):
+  dζ = P_∥Σ^{1/2}dW + ½∂²Φ[Σ]dt.
+* Label-noise SGD (Σ = cH; slow_sde.md §3): dζ/dt = −(c/4) P_∥ ∇tr H.
+* Adaptive methods, corrected form (Li, Wen, Lyu, NeurIPS 2025, re-derived in slow_sde.md §4.3–4.4):
+  dζ/dt = −(c/4) ∂Φ_S S ∇³L[S] (S frozen inside ∇³L), dv/dt = c₂(c·diag H − v),
+  S = 1/(√v + ε) (Adam/RMSprop) or 1/(v^λ + ε) (AdamE-λ). The paper's printed Theorem 5.1,
+  −(c/2) S ∂Φ_S S ∇³L[S], is kept only as `adam_printed_velocity` so tests can tell them apart.
+
+Public API: `slow_velocity` and `integrate_slow_flow` (stable signatures); the rest are
+building blocks in the theory's words. Everything is float64.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import diffrax
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import Array
+
+from sde import manifold as mf
+
+LossFn = Callable[[Array], Array]
+
+OPTIMIZERS = ("sgd", "adam")
+#: A point counts as on Γ when L(ζ) ≤ this (Γ = zero-loss set of a squared loss).
+ON_MANIFOLD_LOSS_TOL = 1e-12
+#: Eigenvalues of H above RANK_RTOL·λ_max are normal directions.
+RANK_RTOL = 1e-6
+#: Required separation (ratio) between the smallest normal and the largest tangent eigenvalue.
+RANK_GAP = 1e3
+
+
+# ----------------------------------------------------------------------------- general Slow SDE
+def symmetric_sqrt(Sigma: Array) -> Array:
+    """Σ^{1/2} of a symmetric PSD matrix (eigh; tiny negative eigenvalues clipped)."""
+    lam, V = jnp.linalg.eigh(0.5 * (Sigma + Sigma.T))
+    return (V * jnp.sqrt(jnp.clip(lam, 0.0))) @ V.T
+
+
+def slow_sde_drift(loss_fn: LossFn, zeta: Array, Sigma: Array, rank: int | None = None) -> Array:
+    """½∂²Φ(ζ)[Σ]: drift of the Li–Wang–Arora Slow SDE on Γ (slow_sde.md §2)."""
+    return 0.5 * mf.projection_second_derivative(loss_fn, zeta, Sigma, rank=rank)
+
+
+def slow_sde_diffusion(loss_fn: LossFn, zeta: Array, Sigma: Array, rank: int | None = None) -> Array:
+    """P_∥Σ^{1/2}: diffusion matrix of the Li–Wang–Arora Slow SDE (∂Φ = P_∥ on Γ)."""
+    return mf.tangent_projector(mf.hessian(loss_fn, zeta), rank=rank) @ symmetric_sqrt(Sigma)
+
+
+def adam_slow_sde_drift(loss_fn: LossFn, zeta: Array, Sigma: Array, S: Array, rank: int | None = None) -> Array:
+    """½∂²Φ_S(ζ)[SΣS], drift of the corrected adaptive Slow SDE (slow_sde.md §4.3), S diagonal > 0."""
+    S = jnp.asarray(S, zeta.dtype)
+    return 0.5 * mf.preconditioned_projection_second_derivative(
+        loss_fn, zeta, S[:, None] * Sigma * S[None, :], S, rank=rank
+    )
+
+
+def adam_slow_sde_diffusion(loss_fn: LossFn, zeta: Array, Sigma: Array, S: Array, rank: int | None = None) -> Array:
+    """∂Φ_S S Σ^{1/2}: diffusion matrix of the corrected adaptive Slow SDE (slow_sde.md §4.3)."""
+    S = jnp.asarray(S, zeta.dtype)
+    dPhi_S = mf.preconditioned_projection_jacobian(loss_fn, zeta, S, rank=rank)
+    return dPhi_S @ (S[:, None] * symmetric_sqrt(Sigma))
+
+
+# ----------------------------------------------------------------------------- label noise: SGD
+def sgd_label_noise_velocity(loss_fn: LossFn, zeta: Array, c: float, rank: int | None = None) -> Array:
+    """dζ/dt = −(c/4) P_∥ ∇tr H (label noise Σ = cH; LWA with c/4 derived, slow_sde.md §3)."""
+    P_par = mf.tangent_projector(mf.hessian(loss_fn, zeta), rank=rank)
+    return -0.25 * c * (P_par @ mf.grad_trace_hessian(loss_fn, zeta))
+
+
+# ----------------------------------------------------------------------------- label noise: Adam
+def adam_preconditioner(v: Array, eps: float = 0.0, power: float = 0.5) -> Array:
+    """S(v) = 1/(v^λ + ε) elementwise: Adam/RMSprop λ = ½, AdamE-λ otherwise (slow_sde.md §4.1)."""
+    return 1.0 / (jnp.clip(v, 0.0) ** power + eps)
+
+
+def adam_fixed_point_v(loss_fn: LossFn, zeta: Array, c: float) -> Array:
+    """v* = c·diag H(ζ), the quasi-static second moment under label noise (slow_sde.md §4.4)."""
+    return c * jnp.clip(jnp.diagonal(mf.hessian(loss_fn, zeta)), 0.0)
+
+
+def adam_v_velocity(loss_fn: LossFn, zeta: Array, v: Array, c: float, c2: float) -> Array:
+    """dv/dt = c₂(c·diag H(ζ) − v), c₂ = (1 − β₂)/η² (slow_sde.md §4.4)."""
+    return c2 * (adam_fixed_point_v(loss_fn, zeta, c) - v)
+
+
+def _adam_parts(loss_fn, zeta, S, rank):
+    dPhi_S = mf.preconditioned_projection_jacobian(loss_fn, zeta, S, rank=rank)
+    g3 = mf.third_derivative_contraction_diag(loss_fn, zeta, S)
+    return dPhi_S, g3
+
+
+def adam_label_noise_velocity(loss_fn: LossFn, zeta: Array, c: float, S: Array, rank: int | None = None) -> Array:
+    """Corrected form dζ/dt = −(c/4) ∂Φ_S S ∇³L[S], S frozen (slow_sde.md §4.4; details A5.1).
+
+    Tangent to Γ: ∂Φ_S maps into ker H.
+    """
+    S = jnp.asarray(S, zeta.dtype)
+    dPhi_S, g3 = _adam_parts(loss_fn, zeta, S, rank)
+    return -0.25 * c * (dPhi_S @ (S * g3))
+
+
+def adam_printed_velocity(loss_fn: LossFn, zeta: Array, c: float, S: Array, rank: int | None = None) -> Array:
+    """WRONG, kept for tests only: Li–Wen–Lyu Theorem 5.1 as printed, −(c/2) S ∂Φ_S S ∇³L[S].
+
+    The extra left S and the ½ (instead of ¼) come from a change-of-variables slip; this
+    velocity is in general not tangent to Γ and was ruled out by direct simulation of discrete
+    Adam (shared/science/slow_sde_details.md A5.1). Do not use it for predictions.
+    """
+    S = jnp.asarray(S, zeta.dtype)
+    dPhi_S, g3 = _adam_parts(loss_fn, zeta, S, rank)
+    return -0.5 * c * S * (dPhi_S @ (S * g3))
+
+
+def adam_quasi_static_velocity(
+    loss_fn: LossFn, zeta: Array, c: float, eps: float = 0.0, power: float = 0.5, rank: int | None = None
+) -> Array:
+    """Adam velocity with v = c·diag H(ζ) (quasi-static, c₂T ≫ 1). At ε = 0, λ = ½ it equals
+    −(√c/2) ∂Φ_S S ∇tr Diag(H)^{1/2} and does not depend on c (slow_sde.md §4.4)."""
+    S = adam_preconditioner(adam_fixed_point_v(loss_fn, zeta, c), eps, power)
+    return adam_label_noise_velocity(loss_fn, zeta, c, S, rank)
+
+
+# ----------------------------------------------------------------------------- validation
+def _check_optimizer_and_noise(noise_scale, optimizer) -> None:
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
+    c = float(noise_scale)
+    if not np.isfinite(c) or c <= 0:
+        raise ValueError(f"noise_scale must be a finite number > 0 (Σ = noise_scale·H), got {noise_scale!r}")
+
+
+def _rank_with_gap(H: np.ndarray) -> tuple[int, float]:
+    lam = np.linalg.eigvalsh(0.5 * (H + H.T))
+    lam_max = float(np.max(np.abs(lam)))
+    if lam_max == 0.0:
+        return 0, np.inf
+    normal = lam > RANK_RTOL * lam_max
+    r = int(normal.sum())
+    if r == lam.size:
+        return r, np.inf
+    tangent_max = float(np.max(np.abs(lam[~normal])))
+    return r, float(np.min(lam[normal])) / max(tangent_max, 1e-300)
+
+
+def manifold_rank(loss_fn: LossFn, zeta: Array, check_nearby: bool = True) -> int:
+    """rank H(ζ) = D − dim Γ at ζ ∈ Γ, after checking that it is well defined and locally constant.
+
+    Raises ValueError when the spectrum of H has no clear gap between tangent (≈0) and normal
+    eigenvalues, or when the rank differs at a nearby point of Γ (ζ + δ·tangent, re-projected):
+    then Γ is singular near ζ (e.g. a sparse point of a diagonal net) and the Slow SDE's
+    assumption rank H = D − dim Γ fails (Li–Wang–Arora assumptions, details §1.1).
+    """
+    zeta = jnp.asarray(zeta)
+    H = np.asarray(mf.hessian(loss_fn, zeta))
+    r, gap = _rank_with_gap(H)
+    if gap < RANK_GAP:
+        raise ValueError(
+            f"rank of the Hessian is ill-defined at zeta (normal/tangent eigenvalue ratio {gap:.3g} "
+            f"< {RANK_GAP:g}): Γ is (nearly) singular here, the slow flow needs rank H constant near zeta"
+        )
+    if check_nearby and 0 < r < zeta.shape[0]:
+        P_par = mf.tangent_projector(jnp.asarray(H), rank=r)
+        xi = jnp.asarray(np.random.default_rng(0).standard_normal(zeta.shape[0]))
+        step = P_par @ xi
+        delta = 1e-3 * max(1.0, float(jnp.linalg.norm(zeta)))
+        near = mf.newton_retract(loss_fn, zeta + delta * step / (jnp.linalg.norm(step) + 1e-300), rank=r)
+        r_near, gap_near = _rank_with_gap(np.asarray(mf.hessian(loss_fn, near)))
+        if r_near != r or gap_near < RANK_GAP:
+            raise ValueError(
+                f"rank of the Hessian is not constant near zeta (rank {r} at zeta, {r_near} at a point of Γ "
+                f"at distance {delta:.1e}): Γ is singular near zeta, so the slow flow is not defined there"
+            )
+    return r
+
+
+def _check_on_manifold(loss_fn: LossFn, zeta: Array) -> None:
+    value = float(loss_fn(zeta))
+    if not np.isfinite(value) or value > ON_MANIFOLD_LOSS_TOL:
+        raise ValueError(
+            f"zeta is not on Γ: L(zeta) = {value:.3e} > {ON_MANIFOLD_LOSS_TOL:g}. Project it first, e.g. "
+            "zeta = sde.manifold.gradient_flow_projection(loss_fn, zeta) (or retract_to_manifold)"
+        )
+
+
+def _core_velocity(loss_fn, zeta, v, c, optimizer, eps, power, rank):
+    if optimizer == "sgd":
+        return sgd_label_noise_velocity(loss_fn, zeta, c, rank)
+    if v is None:
+        return adam_quasi_static_velocity(loss_fn, zeta, c, eps, power, rank)
+    return adam_label_noise_velocity(loss_fn, zeta, c, adam_preconditioner(v, eps, power), rank)
+
+
+# ----------------------------------------------------------------------------- public API
+def slow_velocity(loss_fn: LossFn, zeta: Array, *, noise_scale: float, optimizer: str, v: Array | None = None) -> Array:
+    """dζ/dt at ζ ∈ Γ under label noise Σ = c∇²L, c = noise_scale, slow time t = η²k.
+
+    optimizer="sgd": −(c/4) P_∥ ∇tr H (slow_sde.md §3).
+    optimizer="adam": −(c/4) ∂Φ_S S ∇³L[S], S = 1/√v (ε = 0), with the given second moment v
+    or, when v is None, its fixed point v = c·diag H (then −(√c/2)∂Φ_S S ∇tr Diag(H)^{1/2},
+    independent of c; slow_sde.md §4.4, corrected form of Li–Wen–Lyu Thm 5.1).
+
+    Raises ValueError for an unknown optimizer, noise_scale ≤ 0, ζ off Γ (L(ζ) > 1e-12) or a
+    Hessian whose rank is not constant near ζ.
+    """
+    _check_optimizer_and_noise(noise_scale, optimizer)
+    zeta = jnp.asarray(zeta, jnp.float64)
+    if zeta.ndim != 1:
+        raise ValueError(f"zeta must be a flat vector, got shape {zeta.shape}")
+    if v is not None:
+        v = jnp.asarray(v, jnp.float64)
+        if v.shape != zeta.shape:
+            raise ValueError(f"v must have the shape of zeta {zeta.shape}, got {v.shape}")
+        if optimizer == "sgd":
+            raise ValueError("v is the Adam second moment; it is only accepted with optimizer='adam'")
+    _check_on_manifold(loss_fn, zeta)
+    rank = manifold_rank(loss_fn, zeta)
+    return _velocity_jit(loss_fn, zeta, v, float(noise_scale), optimizer, rank)
+
+
+@eqx.filter_jit
+def _velocity_jit(loss_fn, zeta, v, c, optimizer, rank):
+    return _core_velocity(loss_fn, zeta, v, c, optimizer, 0.0, 0.5, rank)
+
+
+class SlowFlowSolution(NamedTuple):
+    """Output of `integrate_slow_flow`.
+
+    times (K,), path (K, D) (after retraction when retract=True), distance_to_manifold (K,):
+    first-order distance ‖H_r⁺∇L‖ of the integrated point to Γ before any retraction (the drift
+    off Γ accumulated over one save interval), v (K, D) for Adam (quasi-static: c·diag H) or None,
+    num_steps: accepted solver steps in total.
+    """
+
+    times: Array
+    path: Array
+    distance_to_manifold: Array
+    v: Array | None
+    num_steps: Array
+
+
+def integrate_slow_flow(
+    loss_fn: LossFn,
+    zeta0: Array,
+    t1: float,
+    *,
+    noise_scale: float,
+    optimizer: str,
+    v0: Array | None = None,
+    c2: float | None = None,
+    eps: float = 0.0,
+    num_saves: int = 11,
+    retract: bool = True,
+    power: float = 0.5,
+    rtol: float = 1e-8,
+    atol: float = 1e-10,
+    max_steps: int = 100_000,
+) -> SlowFlowSolution:
+    """Integrate the label-noise slow flow from ζ0 ∈ Γ to slow time t1 (Diffrax Tsit5, adaptive).
+
+    SGD: dζ/dt = −(c/4)P_∥∇tr H. Adam (S = 1/(v^power + eps)): with c2 given, (ζ, v) jointly with
+    dv/dt = c₂(c·diag H − v), v(0) = v0 or c·diag H(ζ0); otherwise quasi-static v = c·diag H(ζ)
+    (v0 ignored). Saves at `num_saves` equally spaced times; with retract=True each save
+    interval is integrated separately and its end point re-projected onto Γ by Newton steps
+    θ ← θ − H_r⁺∇L (the Gauss–Newton step J⁺r for squared loss) before continuing.
+    """
+    _check_optimizer_and_noise(noise_scale, optimizer)
+    if not (np.isfinite(float(t1)) and float(t1) > 0):
+        raise ValueError(f"t1 must be a finite slow time > 0, got {t1!r}")
+    if int(num_saves) < 2:
+        raise ValueError(f"num_saves must be >= 2, got {num_saves!r}")
+    if float(eps) < 0:
+        raise ValueError(f"eps must be >= 0, got {eps!r}")
+    if c2 is not None and not float(c2) > 0:
+        raise ValueError(f"c2 = (1 - beta2)/eta^2 must be > 0, got {c2!r}")
+    zeta0 = jnp.asarray(zeta0, jnp.float64)
+    _check_on_manifold(loss_fn, zeta0)
+    rank = manifold_rank(loss_fn, zeta0)
+    c = float(noise_scale)
+    joint = optimizer == "adam" and c2 is not None
+    if joint:
+        v_init = adam_fixed_point_v(loss_fn, zeta0, c) if v0 is None else jnp.asarray(v0, jnp.float64)
+        if v_init.shape != zeta0.shape:
+            raise ValueError(f"v0 must have the shape of zeta0 {zeta0.shape}, got {v_init.shape}")
+        y0 = (zeta0, v_init)
+    else:
+        y0 = zeta0
+    ts = jnp.linspace(0.0, float(t1), int(num_saves))
+    return _integrate_jit(
+        loss_fn, y0, ts, c, optimizer, None if c2 is None else float(c2), float(eps), float(power),
+        rank, bool(retract), float(rtol), float(atol), int(max_steps),
+    )
+
+
+@eqx.filter_jit
+def _integrate_jit(loss_fn, y0, ts, c, optimizer, c2, eps, power, rank, retract, rtol, atol, max_steps):
+    joint = isinstance(y0, tuple)
+
+    def field(t, y, args):
+        if joint:
+            zeta, v = y
+            return (
+                _core_velocity(loss_fn, zeta, v, c, optimizer, eps, power, rank),
+                adam_v_velocity(loss_fn, zeta, v, c, c2),
+            )
+        return _core_velocity(loss_fn, y, None, c, optimizer, eps, power, rank)
+
+    term = diffrax.ODETerm(field)
+    solver = diffrax.Tsit5()
+    controller = diffrax.PIDController(rtol=rtol, atol=atol)
+    zeta_of = (lambda y: y[0]) if joint else (lambda y: y)
+    dist = lambda z: mf.newton_distance_to_manifold(loss_fn, z, rank=rank)  # noqa: E731
+
+    def v_of(y):
+        if joint:
+            return y[1]
+        if optimizer == "adam":
+            return adam_fixed_point_v(loss_fn, y, c)
+        return None
+
+    if retract:
+        def segment(y, t_pair):
+            sol = diffrax.diffeqsolve(
+                term, solver, t_pair[0], t_pair[1], None, y,
+                stepsize_controller=controller, max_steps=max_steps,
+            )
+            y_end = jax.tree_util.tree_map(lambda a: a[-1], sol.ys)
+            z_end = zeta_of(y_end)
+            d = dist(z_end)
+            z_new = mf.newton_retract(loss_fn, z_end, rank=rank, num_iters=3)
+            y_new = (z_new, y_end[1]) if joint else z_new
+            return y_new, (y_new, d, sol.stats["num_accepted_steps"])
+
+        _, (ys, ds, steps) = jax.lax.scan(segment, y0, jnp.stack([ts[:-1], ts[1:]], axis=1))
+        ys = jax.tree_util.tree_map(lambda a0, a: jnp.concatenate([a0[None], a]), y0, ys)
+        ds = jnp.concatenate([dist(zeta_of(y0))[None], ds])
+        n_steps = jnp.sum(steps)
+    else:
+        sol = diffrax.diffeqsolve(
+            term, solver, ts[0], ts[-1], None, y0, saveat=diffrax.SaveAt(ts=ts),
+            stepsize_controller=controller, max_steps=max_steps,
+        )
+        ys = sol.ys
+        ds = jax.vmap(dist)(zeta_of(ys))
+        n_steps = sol.stats["num_accepted_steps"]
+    path = zeta_of(ys)
+    vs = ys[1] if joint else (jax.vmap(lambda z: v_of(z))(path) if optimizer == "adam" else None)
+    return SlowFlowSolution(ts, path, ds, vs, n_steps)
+
+
+__all__ = [
+    "OPTIMIZERS",
+    "SlowFlowSolution",
+    "adam_fixed_point_v",
+    "adam_label_noise_velocity",
+    "adam_preconditioner",
+    "adam_printed_velocity",
+    "adam_quasi_static_velocity",
+    "adam_slow_sde_diffusion",
+    "adam_slow_sde_drift",
+    "adam_v_velocity",
+    "integrate_slow_flow",
+    "manifold_rank",
+    "sgd_label_noise_velocity",
+    "slow_sde_diffusion",
+    "slow_sde_drift",
+    "slow_velocity",
+    "symmetric_sqrt",
+]
