@@ -1,0 +1,1 @@
+"""Experiments: typed configs → problem + noise + optimizer → dynamics → results → figures."""

@@ -1,0 +1,1 @@
+"""One module per claim; see `paper_checks/__init__.py`."""
