@@ -7,7 +7,7 @@ import importlib
 from types import ModuleType
 
 EXPERIMENTS: dict[str, str] = {
-    "label-noise-drift": "experiments.label_noise_drift",
+    "sparse-recovery": "experiments.sparse_recovery",
 }
 
 

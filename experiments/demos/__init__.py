@@ -8,7 +8,12 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-DEMOS: dict[str, str] = {}
+DEMOS: dict[str, str] = {
+    "valley": "experiments.demos.valley",
+    "rotation": "experiments.demos.rotation",
+    "kernel-rich": "experiments.demos.kernel_rich",
+    "label-noise-rescue": "experiments.demos.label_noise_rescue",
+}
 
 
 def run_demo(name: str, out_dir: str | Path, small: bool = False) -> list[Path]:

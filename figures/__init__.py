@@ -1,0 +1,5 @@
+"""Figures: results → pictures (matplotlib, Agg backend)."""
+
+import matplotlib
+
+matplotlib.use("Agg")
