@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import diffrax
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jax import Array
@@ -28,6 +29,7 @@ DEFAULT_RTOL = 1e-9
 
 
 # ----------------------------------------------------------------------------- derivatives
+@eqx.filter_jit
 def hessian(loss_fn: LossFn, theta: Array) -> Array:
     """H = ∇²L(θ) (D×D, forward-over-reverse)."""
     return jax.jacfwd(jax.grad(loss_fn))(theta)
@@ -49,6 +51,7 @@ def _weighted_quadratic_gradients(loss_fn: LossFn, theta: Array, vecs: Array, we
     return jnp.einsum("k,kd->d", weights, jax.lax.map(one, vecs) if vecs.shape[0] > 256 else jax.vmap(one)(vecs))
 
 
+@eqx.filter_jit
 def third_derivative_contraction(loss_fn: LossFn, theta: Array, A: Array) -> Array:
     """∇³L(θ)[A] = ∇_θ⟨∇²L(θ), A⟩ with A frozen (slow_sde.md §1).
 
@@ -61,22 +64,24 @@ def third_derivative_contraction(loss_fn: LossFn, theta: Array, A: Array) -> Arr
     return _weighted_quadratic_gradients(loss_fn, theta, vecs.T, mu)
 
 
+@eqx.filter_jit
 def third_derivative_contraction_diag(loss_fn: LossFn, theta: Array, s: Array) -> Array:
     """∇³L(θ)[Diag(s)] = ∇_θ Σ_j s_j H_jj(θ) with s frozen; ∇³L[I] = ∇ tr H."""
     eye = jnp.eye(theta.shape[0], dtype=theta.dtype)
     return _weighted_quadratic_gradients(loss_fn, theta, eye, jnp.asarray(s, theta.dtype))
 
 
+@eqx.filter_jit
 def grad_trace_hessian(loss_fn: LossFn, theta: Array) -> Array:
     """∇ tr ∇²L(θ) = ∇³L[I]."""
     return third_derivative_contraction_diag(loss_fn, theta, jnp.ones_like(theta))
 
 
 # ----------------------------------------------------------------------------- spectra, projectors
-def normal_mask(eigvals: Array, rtol: float = DEFAULT_RTOL, rank: int | None = None) -> Array:
+def normal_mask(eigvals: Array, rtol: float = DEFAULT_RTOL, rank: int | Array | None = None) -> Array:
     """Boolean mask of the normal eigen-directions (ascending eigenvalues from eigh).
 
-    With `rank` (static) the top-`rank` eigenvalues are normal (robust slightly off Γ, where the
+    With `rank` (an int, static or traced) the top-`rank` eigenvalues are normal (robust slightly off Γ, where the
     tangent eigenvalues are O(residual), not 0); otherwise λ > rtol·max|λ|.
     """
     if rank is not None:
@@ -95,11 +100,13 @@ def spectral_parts(H: Array, rtol: float = DEFAULT_RTOL, rank: int | None = None
     return lam, V, mask, P_par, H_pinv
 
 
+@eqx.filter_jit
 def tangent_projector(H: Array, rtol: float = DEFAULT_RTOL, rank: int | None = None) -> Array:
     """P_∥ = projector onto ker H from eigh(H), eigenvalues ≤ rtol·λ_max counted as 0 (§1.3)."""
     return spectral_parts(H, rtol, rank)[3]
 
 
+@eqx.filter_jit
 def gram_pinv_solve(G: Array, b: Array, rtol: float = 1e-12) -> Array:
     """G⁺b for a symmetric PSD Gram matrix G (eigh with relative cutoff; never a plain solve).
 
@@ -111,17 +118,20 @@ def gram_pinv_solve(G: Array, b: Array, rtol: float = 1e-12) -> Array:
     return V @ (inv[..., None] * (V.T @ b)) if b.ndim > 1 else V @ (inv * (V.T @ b))
 
 
+@eqx.filter_jit
 def tangent_projector_from_jacobian(J: Array, rtol: float = 1e-12) -> Array:
     """P_∥ = I − Jᵀ(JJᵀ)⁺J for squared loss (ker H = ker J on Γ), J of shape (n, D)."""
     D = J.shape[1]
     return jnp.eye(D, dtype=J.dtype) - J.T @ gram_pinv_solve(J @ J.T, J, rtol)
 
 
+@eqx.filter_jit
 def project_tangent_with_jacobian(J: Array, g: Array, rtol: float = 1e-12) -> Array:
     """P_∥ g = g − Jᵀ(JJᵀ)⁺Jg without forming a D×D matrix (n×n Gram only)."""
     return g - J.T @ gram_pinv_solve(J @ J.T, J @ g, rtol)
 
 
+@eqx.filter_jit
 def lyapunov_inverse(H: Array, M: Array, rtol: float = DEFAULT_RTOL, rank: int | None = None) -> Array:
     """𝓛_H⁻¹(M): the X on range H with HX + XH = M, X_ij = M_ij/(λ_i+λ_j) in H's eigenbasis (§1.3).
 
@@ -134,6 +144,7 @@ def lyapunov_inverse(H: Array, M: Array, rtol: float = DEFAULT_RTOL, rank: int |
     return V @ jnp.where(both, Mt / denom, 0.0) @ V.T
 
 
+@eqx.filter_jit
 def oblique_projector(N: Array, S: Array, rtol: float = 1e-12) -> Array:
     """∂Φ_S = I − S N (Nᵀ S N)⁺ Nᵀ (Li–Wen–Lyu lemmas; slow_sde.md §4.2).
 
@@ -147,12 +158,14 @@ def oblique_projector(N: Array, S: Array, rtol: float = 1e-12) -> Array:
     return jnp.eye(N.shape[0], dtype=N.dtype) - SN @ core
 
 
+@eqx.filter_jit
 def normal_basis(H: Array, rtol: float = DEFAULT_RTOL, rank: int | None = None) -> Array:
     """Eigenvectors of H spanning range H, as D×D with the tangent columns zeroed (jittable)."""
     _, V, mask, _, _ = spectral_parts(H, rtol, rank)
     return V * mask
 
 
+@eqx.filter_jit
 def preconditioned_projection_jacobian(
     loss_fn: LossFn, zeta: Array, S: Array, rtol: float = DEFAULT_RTOL, rank: int | None = None
 ) -> Array:
@@ -161,6 +174,7 @@ def preconditioned_projection_jacobian(
 
 
 # ----------------------------------------------------------------------------- ∂²Φ on Γ
+@eqx.filter_jit
 def projection_second_derivative(
     loss_fn: LossFn, zeta: Array, Sigma: Array, rtol: float = DEFAULT_RTOL, rank: int | None = None
 ) -> Array:
@@ -186,6 +200,7 @@ def projection_second_derivative(
     return -H_pinv @ t_tangent - P_par @ t_normal
 
 
+@eqx.filter_jit
 def preconditioned_projection_second_derivative(
     loss_fn: LossFn, zeta: Array, Sigma: Array, S: Array, rtol: float = DEFAULT_RTOL, rank: int | None = None
 ) -> Array:
@@ -202,6 +217,7 @@ def preconditioned_projection_second_derivative(
 
 
 # ----------------------------------------------------------------------------- Φ by integration
+@eqx.filter_jit
 def gradient_flow_projection(
     loss_fn: LossFn,
     x: Array,
@@ -212,6 +228,7 @@ def gradient_flow_projection(
     rtol: float = 1e-10,
     atol: float = 1e-12,
     max_steps: int | None = None,
+    solver: diffrax.AbstractSolver | None = None,
 ) -> Array:
     """Φ(x) = lim_{s→∞} φ(x, s), ∂_sφ = −S∇L(φ) (S = I, or Φ_S with a diagonal `preconditioner`).
 
@@ -221,6 +238,7 @@ def gradient_flow_projection(
       the truncation e^{−λ_min·horizon}. Forward-mode AD through adaptive steps corrupts second
       derivatives (shared/science/slow_sde.md §10). Needs dt·λ_max ≲ 1.
     * `dt=None`: adaptive Tsit5 (PID, rtol/atol) with a steady-state event; for values only.
+    `solver` overrides Tsit5 (e.g. diffrax.Dopri8() for larger constant steps).
     """
     x = jnp.asarray(x)
     s = None if preconditioner is None else jnp.asarray(preconditioner, x.dtype)
@@ -231,17 +249,18 @@ def gradient_flow_projection(
         return -g if s is None else -s * g
 
     term = diffrax.ODETerm(field)
+    solver = diffrax.Tsit5() if solver is None else solver
     if dt is not None:
         n_steps = int(round(horizon / dt))
         sol = diffrax.diffeqsolve(
-            term, diffrax.Tsit5(), 0.0, horizon, dt, x,
+            term, solver, 0.0, horizon, dt, x,
             stepsize_controller=diffrax.ConstantStepSize(),
             adjoint=diffrax.ForwardMode(),
             max_steps=max_steps if max_steps is not None else n_steps + 1,
         )
     else:
         sol = diffrax.diffeqsolve(
-            term, diffrax.Tsit5(), 0.0, horizon, None, x,
+            term, solver, 0.0, horizon, None, x,
             stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
             event=diffrax.Event(diffrax.steady_state_event(rtol=rtol, atol=atol)),
             max_steps=max_steps if max_steps is not None else 1_000_000,
@@ -262,12 +281,14 @@ def _residual_and_jacobian(residual_fn_or_problem: Any, theta: Array):
     )
 
 
+@eqx.filter_jit
 def gauss_newton_step(residual_fn_or_problem: Any, theta: Array, rtol: float = 1e-12) -> Array:
     """Jᵀ(JJᵀ)⁺r = J⁺r: the minimum-norm Gauss–Newton step back to Γ = {r = 0}."""
     r, J = _residual_and_jacobian(residual_fn_or_problem, theta)
     return J.T @ gram_pinv_solve(J @ J.T, r, rtol)
 
 
+@eqx.filter_jit
 def retract_to_manifold(residual_fn_or_problem: Any, theta: Array, num_iters: int = 6, rtol: float = 1e-12) -> Array:
     """Gauss–Newton re-projection θ ← θ − Jᵀ(JJᵀ)⁺r, iterated (slow_sde.md §10 'Stay on Γ').
 
@@ -280,6 +301,7 @@ def retract_to_manifold(residual_fn_or_problem: Any, theta: Array, num_iters: in
     return jax.lax.fori_loop(0, num_iters, body, theta)
 
 
+@eqx.filter_jit
 def distance_to_manifold(residual_fn_or_problem: Any, theta: Array, rtol: float = 1e-12) -> Array:
     """‖J⁺r‖: length of the Gauss–Newton step to Γ (first-order distance to Γ)."""
     return jnp.linalg.norm(gauss_newton_step(residual_fn_or_problem, theta, rtol))
@@ -295,6 +317,7 @@ def newton_step(loss_fn: LossFn, theta: Array, rank: int | None = None, rtol: fl
     return spectral_parts(H, rtol, rank)[4] @ jax.grad(loss_fn)(theta)
 
 
+@eqx.filter_jit
 def newton_retract(
     loss_fn: LossFn, theta: Array, rank: int | None = None, num_iters: int = 6, rtol: float = DEFAULT_RTOL
 ) -> Array:
@@ -305,6 +328,7 @@ def newton_retract(
     return jax.lax.fori_loop(0, num_iters, body, theta)
 
 
+@eqx.filter_jit
 def newton_distance_to_manifold(loss_fn: LossFn, theta: Array, rank: int | None = None, rtol: float = DEFAULT_RTOL) -> Array:
     """‖H_r⁺∇L‖: first-order distance to Γ from the loss alone."""
     return jnp.linalg.norm(newton_step(loss_fn, theta, rank, rtol))

@@ -37,22 +37,26 @@ RANK_GAP = 1e3
 
 
 # ----------------------------------------------------------------------------- general Slow SDE
+@eqx.filter_jit
 def symmetric_sqrt(Sigma: Array) -> Array:
     """Σ^{1/2} of a symmetric PSD matrix (eigh; tiny negative eigenvalues clipped)."""
     lam, V = jnp.linalg.eigh(0.5 * (Sigma + Sigma.T))
     return (V * jnp.sqrt(jnp.clip(lam, 0.0))) @ V.T
 
 
+@eqx.filter_jit
 def slow_sde_drift(loss_fn: LossFn, zeta: Array, Sigma: Array, rank: int | None = None) -> Array:
     """½∂²Φ(ζ)[Σ]: drift of the Li–Wang–Arora Slow SDE on Γ (slow_sde.md §2)."""
     return 0.5 * mf.projection_second_derivative(loss_fn, zeta, Sigma, rank=rank)
 
 
+@eqx.filter_jit
 def slow_sde_diffusion(loss_fn: LossFn, zeta: Array, Sigma: Array, rank: int | None = None) -> Array:
     """P_∥Σ^{1/2}: diffusion matrix of the Li–Wang–Arora Slow SDE (∂Φ = P_∥ on Γ)."""
     return mf.tangent_projector(mf.hessian(loss_fn, zeta), rank=rank) @ symmetric_sqrt(Sigma)
 
 
+@eqx.filter_jit
 def adam_slow_sde_drift(loss_fn: LossFn, zeta: Array, Sigma: Array, S: Array, rank: int | None = None) -> Array:
     """½∂²Φ_S(ζ)[SΣS], drift of the corrected adaptive Slow SDE (slow_sde.md §4.3), S diagonal > 0."""
     S = jnp.asarray(S, zeta.dtype)
@@ -61,6 +65,7 @@ def adam_slow_sde_drift(loss_fn: LossFn, zeta: Array, Sigma: Array, S: Array, ra
     )
 
 
+@eqx.filter_jit
 def adam_slow_sde_diffusion(loss_fn: LossFn, zeta: Array, Sigma: Array, S: Array, rank: int | None = None) -> Array:
     """∂Φ_S S Σ^{1/2}: diffusion matrix of the corrected adaptive Slow SDE (slow_sde.md §4.3)."""
     S = jnp.asarray(S, zeta.dtype)
@@ -69,6 +74,7 @@ def adam_slow_sde_diffusion(loss_fn: LossFn, zeta: Array, Sigma: Array, S: Array
 
 
 # ----------------------------------------------------------------------------- label noise: SGD
+@eqx.filter_jit
 def sgd_label_noise_velocity(loss_fn: LossFn, zeta: Array, c: float, rank: int | None = None) -> Array:
     """dζ/dt = −(c/4) P_∥ ∇tr H (label noise Σ = cH; LWA with c/4 derived, slow_sde.md §3)."""
     P_par = mf.tangent_projector(mf.hessian(loss_fn, zeta), rank=rank)
@@ -81,22 +87,26 @@ def adam_preconditioner(v: Array, eps: float = 0.0, power: float = 0.5) -> Array
     return 1.0 / (jnp.clip(v, 0.0) ** power + eps)
 
 
+@eqx.filter_jit
 def adam_fixed_point_v(loss_fn: LossFn, zeta: Array, c: float) -> Array:
     """v* = c·diag H(ζ), the quasi-static second moment under label noise (slow_sde.md §4.4)."""
     return c * jnp.clip(jnp.diagonal(mf.hessian(loss_fn, zeta)), 0.0)
 
 
+@eqx.filter_jit
 def adam_v_velocity(loss_fn: LossFn, zeta: Array, v: Array, c: float, c2: float) -> Array:
     """dv/dt = c₂(c·diag H(ζ) − v), c₂ = (1 − β₂)/η² (slow_sde.md §4.4)."""
     return c2 * (adam_fixed_point_v(loss_fn, zeta, c) - v)
 
 
-def _adam_parts(loss_fn, zeta, S, rank):
-    dPhi_S = mf.preconditioned_projection_jacobian(loss_fn, zeta, S, rank=rank)
+def _adam_parts(loss_fn, zeta, S, rank, H=None):
+    H = mf.hessian(loss_fn, zeta) if H is None else H
+    dPhi_S = mf.oblique_projector(mf.normal_basis(H, rank=rank), S)
     g3 = mf.third_derivative_contraction_diag(loss_fn, zeta, S)
     return dPhi_S, g3
 
 
+@eqx.filter_jit
 def adam_label_noise_velocity(loss_fn: LossFn, zeta: Array, c: float, S: Array, rank: int | None = None) -> Array:
     """Corrected form dζ/dt = −(c/4) ∂Φ_S S ∇³L[S], S frozen (slow_sde.md §4.4; details A5.1).
 
@@ -107,6 +117,7 @@ def adam_label_noise_velocity(loss_fn: LossFn, zeta: Array, c: float, S: Array, 
     return -0.25 * c * (dPhi_S @ (S * g3))
 
 
+@eqx.filter_jit
 def adam_printed_velocity(loss_fn: LossFn, zeta: Array, c: float, S: Array, rank: int | None = None) -> Array:
     """WRONG, kept for tests only: Li–Wen–Lyu Theorem 5.1 as printed, −(c/2) S ∂Φ_S S ∇³L[S].
 
@@ -119,13 +130,16 @@ def adam_printed_velocity(loss_fn: LossFn, zeta: Array, c: float, S: Array, rank
     return -0.5 * c * S * (dPhi_S @ (S * g3))
 
 
+@eqx.filter_jit
 def adam_quasi_static_velocity(
     loss_fn: LossFn, zeta: Array, c: float, eps: float = 0.0, power: float = 0.5, rank: int | None = None
 ) -> Array:
     """Adam velocity with v = c·diag H(ζ) (quasi-static, c₂T ≫ 1). At ε = 0, λ = ½ it equals
     −(√c/2) ∂Φ_S S ∇tr Diag(H)^{1/2} and does not depend on c (slow_sde.md §4.4)."""
-    S = adam_preconditioner(adam_fixed_point_v(loss_fn, zeta, c), eps, power)
-    return adam_label_noise_velocity(loss_fn, zeta, c, S, rank)
+    H = mf.hessian(loss_fn, zeta)
+    S = adam_preconditioner(c * jnp.clip(jnp.diagonal(H), 0.0), eps, power)
+    dPhi_S, g3 = _adam_parts(loss_fn, zeta, S, rank, H)
+    return -0.25 * c * (dPhi_S @ (S * g3))
 
 
 # ----------------------------------------------------------------------------- validation
@@ -137,8 +151,8 @@ def _check_optimizer_and_noise(noise_scale, optimizer) -> None:
         raise ValueError(f"noise_scale must be a finite number > 0 (Σ = noise_scale·H), got {noise_scale!r}")
 
 
-def _rank_with_gap(H: np.ndarray) -> tuple[int, float]:
-    lam = np.linalg.eigvalsh(0.5 * (H + H.T))
+def _rank_and_gap(lam: np.ndarray) -> tuple[int, float]:
+    """(#{λ > RANK_RTOL·λ_max}, smallest normal / largest tangent |λ|) of a symmetric spectrum."""
     lam_max = float(np.max(np.abs(lam)))
     if lam_max == 0.0:
         return 0, np.inf
@@ -146,43 +160,69 @@ def _rank_with_gap(H: np.ndarray) -> tuple[int, float]:
     r = int(normal.sum())
     if r == lam.size:
         return r, np.inf
-    tangent_max = float(np.max(np.abs(lam[~normal])))
-    return r, float(np.min(lam[normal])) / max(tangent_max, 1e-300)
+    return r, float(np.min(lam[normal], initial=np.inf)) / max(float(np.max(np.abs(lam[~normal]))), 1e-300)
+
+
+def _rank_diagnostics(loss_fn, zeta, xi):
+    """Spectra of H at ζ and at a nearby point of Γ: ζ + δ·P_∥ξ/‖P_∥ξ‖ re-projected by Newton steps.
+
+    Traceable (the rank is a traced integer); returns (λ(ζ), λ(nearby), δ, rank).
+    """
+    lam0, V = jnp.linalg.eigh(mf.hessian(loss_fn, zeta))
+    lam_max = jnp.max(jnp.abs(lam0))
+    r = jnp.sum(lam0 > RANK_RTOL * lam_max)
+    tangent = jnp.arange(zeta.shape[0]) < zeta.shape[0] - r
+    step = (V * tangent) @ (V.T @ xi)
+    delta = 1e-3 * jnp.maximum(1.0, jnp.linalg.norm(zeta))
+    near = zeta + delta * step / (jnp.linalg.norm(step) + 1e-300)
+    near = mf.newton_retract(loss_fn, near, rank=r, num_iters=4)
+    lam1 = jnp.linalg.eigvalsh(mf.hessian(loss_fn, near))
+    return lam0, lam1, delta, r
+
+
+_rank_diagnostics_jit = eqx.filter_jit(_rank_diagnostics)
+
+
+def _probe_direction(D: int) -> Array:
+    return jnp.asarray(np.random.default_rng(0).standard_normal(D))
+
+
+def _check_rank(lam0, lam1, delta, check_nearby: bool = True) -> int:
+    lam0, lam1 = np.asarray(lam0), np.asarray(lam1)
+    r, gap = _rank_and_gap(lam0)
+    if gap < RANK_GAP:
+        raise ValueError(
+            f"rank of the Hessian is ill-defined at zeta (normal/tangent eigenvalue ratio {gap:.3g} "
+            f"< {RANK_GAP:g}): Γ is (nearly) singular here, the slow flow needs rank H constant near zeta"
+        )
+    if check_nearby and r < lam0.size:
+        r_near, gap_near = _rank_and_gap(lam1)
+        if r_near != r or gap_near < RANK_GAP:
+            raise ValueError(
+                f"rank of the Hessian is not constant near zeta (rank {r} at zeta, {r_near} at a point of Γ "
+                f"at distance {float(delta):.1e}): Γ is singular near zeta, so the slow flow is not defined there"
+            )
+    return r
 
 
 def manifold_rank(loss_fn: LossFn, zeta: Array, check_nearby: bool = True) -> int:
     """rank H(ζ) = D − dim Γ at ζ ∈ Γ, after checking that it is well defined and locally constant.
 
     Raises ValueError when the spectrum of H has no clear gap between tangent (≈0) and normal
-    eigenvalues, or when the rank differs at a nearby point of Γ (ζ + δ·tangent, re-projected):
-    then Γ is singular near ζ (e.g. a sparse point of a diagonal net) and the Slow SDE's
-    assumption rank H = D − dim Γ fails (Li–Wang–Arora assumptions, details §1.1).
+    eigenvalues (ratio < RANK_GAP), or when the rank differs at a nearby point of Γ (ζ + δ·tangent,
+    δ = 1e-3·max(1, ‖ζ‖), re-projected): then Γ is singular near ζ (e.g. a sparse point of a
+    diagonal net) and the Slow SDE's assumption rank H = D − dim Γ fails (LWA; details §1.1).
     """
     zeta = jnp.asarray(zeta)
-    H = np.asarray(mf.hessian(loss_fn, zeta))
-    r, gap = _rank_with_gap(H)
-    if gap < RANK_GAP:
-        raise ValueError(
-            f"rank of the Hessian is ill-defined at zeta (normal/tangent eigenvalue ratio {gap:.3g} "
-            f"< {RANK_GAP:g}): Γ is (nearly) singular here, the slow flow needs rank H constant near zeta"
-        )
-    if check_nearby and 0 < r < zeta.shape[0]:
-        P_par = mf.tangent_projector(jnp.asarray(H), rank=r)
-        xi = jnp.asarray(np.random.default_rng(0).standard_normal(zeta.shape[0]))
-        step = P_par @ xi
-        delta = 1e-3 * max(1.0, float(jnp.linalg.norm(zeta)))
-        near = mf.newton_retract(loss_fn, zeta + delta * step / (jnp.linalg.norm(step) + 1e-300), rank=r)
-        r_near, gap_near = _rank_with_gap(np.asarray(mf.hessian(loss_fn, near)))
-        if r_near != r or gap_near < RANK_GAP:
-            raise ValueError(
-                f"rank of the Hessian is not constant near zeta (rank {r} at zeta, {r_near} at a point of Γ "
-                f"at distance {delta:.1e}): Γ is singular near zeta, so the slow flow is not defined there"
-            )
-    return r
+    lam0, lam1, delta, _ = _rank_diagnostics_jit(loss_fn, zeta, _probe_direction(zeta.shape[0]))
+    return _check_rank(lam0, lam1, delta, check_nearby)
 
 
 def _check_on_manifold(loss_fn: LossFn, zeta: Array) -> None:
-    value = float(loss_fn(zeta))
+    _check_loss_value(float(loss_fn(zeta)))
+
+
+def _check_loss_value(value: float) -> None:
     if not np.isfinite(value) or value > ON_MANIFOLD_LOSS_TOL:
         raise ValueError(
             f"zeta is not on Γ: L(zeta) = {value:.3e} > {ON_MANIFOLD_LOSS_TOL:g}. Project it first, e.g. "
@@ -220,14 +260,20 @@ def slow_velocity(loss_fn: LossFn, zeta: Array, *, noise_scale: float, optimizer
             raise ValueError(f"v must have the shape of zeta {zeta.shape}, got {v.shape}")
         if optimizer == "sgd":
             raise ValueError("v is the Adam second moment; it is only accepted with optimizer='adam'")
-    _check_on_manifold(loss_fn, zeta)
-    rank = manifold_rank(loss_fn, zeta)
-    return _velocity_jit(loss_fn, zeta, v, float(noise_scale), optimizer, rank)
+    vel, loss_value, lam0, lam1, delta = _velocity_jit(
+        loss_fn, zeta, v, jnp.asarray(float(noise_scale)), optimizer, _probe_direction(zeta.shape[0])
+    )
+    _check_loss_value(float(loss_value))
+    _check_rank(lam0, lam1, delta)
+    return vel
 
 
 @eqx.filter_jit
-def _velocity_jit(loss_fn, zeta, v, c, optimizer, rank):
-    return _core_velocity(loss_fn, zeta, v, c, optimizer, 0.0, 0.5, rank)
+def _velocity_jit(loss_fn, zeta, v, c, optimizer, xi):
+    """One compiled call: velocity (with the traced rank at ζ) plus the data for the input checks."""
+    lam0, lam1, delta, rank = _rank_diagnostics(loss_fn, zeta, xi)
+    vel = _core_velocity(loss_fn, zeta, v, c, optimizer, 0.0, 0.5, rank)
+    return vel, loss_fn(zeta), lam0, lam1, delta
 
 
 class SlowFlowSolution(NamedTuple):
@@ -294,7 +340,8 @@ def integrate_slow_flow(
         y0 = zeta0
     ts = jnp.linspace(0.0, float(t1), int(num_saves))
     return _integrate_jit(
-        loss_fn, y0, ts, c, optimizer, None if c2 is None else float(c2), float(eps), float(power),
+        loss_fn, y0, ts, jnp.asarray(c), optimizer, None if c2 is None else jnp.asarray(float(c2)),
+        jnp.asarray(float(eps)), jnp.asarray(float(power)),
         rank, bool(retract), float(rtol), float(atol), int(max_steps),
     )
 

@@ -4,6 +4,9 @@ integrated gradient-flow projection Φ (shared/science/slow_sde_details.md §1.3
 Each test compares two independent routes with a tolerance a wrong constant would break.
 """
 
+import functools
+
+import diffrax
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -29,6 +32,19 @@ CASES = {
 }
 
 
+def projection(loss_fn, preconditioner=None):
+    """Φ (or Φ_S) by Dopri8 with constant steps and the forward-mode adjoint: jacfwd-able."""
+    return lambda x: mf.gradient_flow_projection(  # noqa: E731
+        loss_fn, x, preconditioner=preconditioner, horizon=25.0, dt=0.1, solver=diffrax.Dopri8()
+    )
+
+
+@functools.lru_cache(maxsize=None)
+def point_of(name):
+    loss_fn, x0, rank = CASES[name]
+    return on_manifold(loss_fn, x0, rank)
+
+
 def on_manifold(loss_fn, x0, rank):
     z = mf.gradient_flow_projection(loss_fn, x0, dt=None, horizon=200.0)
     z = mf.newton_retract(loss_fn, z, rank=rank)
@@ -41,12 +57,10 @@ def test_closed_forms_match_autodiff_through_phi(name):
     """∂Φ = P_∥ and the three-term ∂²Φ[Σ] (LWA) equal jacfwd/jacfwd² of Φ (ConstantStepSize +
     ForwardMode adjoint) for random SPD Σ, to 1e-8."""
     loss_fn, x0, rank = CASES[name]
-    z = on_manifold(loss_fn, x0, rank)
+    z = point_of(name)
     D = z.shape[0]
-    Phi = lambda x: mf.gradient_flow_projection(loss_fn, x, horizon=40.0, dt=0.02)  # noqa: E731
-    np.testing.assert_allclose(Phi(z), z, atol=1e-12)
-    dPhi = jax.jacfwd(Phi)(z)
-    d2Phi = jax.jacfwd(jax.jacfwd(Phi))(z)
+    Phi = projection(loss_fn)
+    dPhi, d2Phi = jax.jit(lambda x: (jax.jacfwd(Phi)(x), jax.jacfwd(jax.jacfwd(Phi))(x)))(z)
     H = mf.hessian(loss_fn, z)
     P = mf.tangent_projector(H)
     assert np.linalg.matrix_rank(np.asarray(P), tol=1e-8) == D - rank
@@ -78,7 +92,7 @@ def test_third_derivative_contraction_matches_tensor():
 
 def test_lyapunov_inverse_solves_equation_on_range():
     loss_fn, x0, rank = CASES["4d_rank2"]
-    z = on_manifold(loss_fn, x0, rank)
+    z = point_of("4d_rank2")
     H = mf.hessian(loss_fn, z)
     P_perp = jnp.eye(4) - mf.tangent_projector(H)
     A = np.random.default_rng(2).standard_normal((4, 4))
@@ -94,7 +108,7 @@ def test_oblique_projector_properties_and_autodiff():
     """∂Φ_S = I − SN(NᵀSN)⁺Nᵀ: a projector onto ker H with ∂Φ_S S H = 0, ∂Φ_S S symmetric, and the
     Jacobian of the preconditioned flow's limit Φ_S."""
     loss_fn, x0, rank = CASES["4d_rank2"]
-    z = on_manifold(loss_fn, x0, rank)
+    z = point_of("4d_rank2")
     H = mf.hessian(loss_fn, z)
     s = jnp.array([0.5, 2.0, 1.3, 0.8])
     N = mf.normal_basis(H)
@@ -108,8 +122,7 @@ def test_oblique_projector_properties_and_autodiff():
     # same projector from the H-free form with the full-column-rank basis N = eigenvectors
     lam, V = jnp.linalg.eigh(H)
     np.testing.assert_allclose(mf.oblique_projector(V[:, -rank:], jnp.diag(s)), Q, atol=1e-12)
-    Phi_S = lambda x: mf.gradient_flow_projection(loss_fn, x, preconditioner=s, horizon=60.0, dt=0.02)  # noqa: E731
-    np.testing.assert_allclose(jax.jacfwd(Phi_S)(z), Q, atol=1e-9)
+    np.testing.assert_allclose(jax.jit(jax.jacfwd(projection(loss_fn, s)))(z), Q, atol=1e-9)
 
 
 def test_tangent_projector_from_jacobian_and_retraction():
