@@ -1,0 +1,139 @@
+"""The sparse-recovery experiment: dataset contents, resumability, corrupt chunks, bad configs,
+and discrete-vs-slow agreement on a small instance grid."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from experiments.cli import main
+from experiments.config import ConfigError, build_config
+from experiments.sparse_recovery import PRESETS, Config, agreement
+
+TINY = ["d=24", "kappa=2", "n=[6,10]", "seeds=3", "init_scale=0.5", "lr_sgd=0.02", "label_noise=3.0",
+        "lr_adam=0.02", "chunk_size=4", "block_size=2", "recovery_threshold=0.05", "sgd_efolds=4"]
+
+
+def run_cli(out: Path, extra=()):
+    args = ["run", "sparse-recovery"]
+    for kv in TINY + list(extra):
+        args += ["--set", kv]
+    assert main(args + ["--out", str(out)]) == 0
+    return xr.open_dataset(out / "results.nc", engine="scipy").load()
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sr")
+    return out, run_cli(out)
+
+
+def test_dataset_has_one_record_per_optimizer_method_n_seed(tiny_run):
+    out, ds = tiny_run
+    for field in ("optimizer", "method", "n", "seed", "test_loss", "recovered", "status", "w_error",
+                  "trace_hessian", "trace_sqrt_diag_hessian", "steps"):
+        assert field in ds
+    keys = set(zip(ds.optimizer.values, ds.method.values, ds.n.values, ds.seed.values))
+    assert len(keys) == ds.sizes["record"]
+    expected = {("gd", "discrete"), ("sgd", "discrete"), ("adam", "discrete"), ("gd", "slow"), ("sgd", "slow"),
+                ("adam", "slow"), ("sgd", "l1"), ("adam", "lhalf")}
+    assert {(str(o), str(m)) for o, m, *_ in keys} == expected
+    assert ds.sizes["record"] == len(expected) * 2 * 3
+    # numbers are consistent with their definitions: ‖w − w*‖ and ½‖w − w*‖²
+    np.testing.assert_allclose(ds.test_loss, 0.5 * ds.w_error**2, rtol=1e-10)
+    for name in ("sparse_recovery.png", "sparse_recovery.pdf", "manifest.json"):
+        assert (out / name).stat().st_size > 0
+    # label-noise SGD's step budget comes from the slow time scale: efolds/(2cη²) at n_max
+    sgd_steps = int(ds.steps.values[(ds.optimizer.values == "sgd") & (ds.method.values == "discrete")][0])
+    assert sgd_steps == int(np.ceil(4 / (2 * 9.0 / 10) / 0.02**2))
+
+
+def test_gd_is_not_moved_by_the_slow_method_and_reference_solutions_interpolate(tiny_run):
+    _, ds = tiny_run
+    sel = lambda o, m: (ds.optimizer.values == o) & (ds.method.values == m)  # noqa: E731
+    # GD from the same init: discrete (float32) and its float64 landing point agree
+    np.testing.assert_allclose(ds.test_loss.values[sel("gd", "discrete")], ds.test_loss.values[sel("gd", "slow")], rtol=1e-3)
+    assert np.all(ds.train_loss.values[sel("sgd", "l1")] < 1e-20)
+    assert np.all(ds.train_loss.values[sel("adam", "lhalf")] < 1e-20)
+
+
+def test_rerun_skips_finished_chunks_and_repairs_corrupt_ones(tiny_run, tmp_path):
+    out, ds = tiny_run
+    chunks = sorted((out / "chunks").glob("*.npz"))
+    assert chunks
+    victim = chunks[len(chunks) // 2]
+    victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 2])  # truncated file
+    again = run_cli(out)
+    xr.testing.assert_identical(again, ds)
+
+
+def test_killed_sweep_loses_nothing_and_gives_the_same_dataset(tiny_run, tmp_path):
+    _, reference = tiny_run
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-c", "import sys; from experiments.cli import main; sys.exit(main(sys.argv[1:]))",
+           "run", "sparse-recovery", "--out", str(out)]
+    for kv in TINY:
+        cmd += ["--set", kv]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=Path(__file__).parent.parent)
+    deadline = time.time() + 300
+    while time.time() < deadline and len(list((out / "chunks").glob("*.npz"))) < 2 and proc.poll() is None:
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    survivors = list((out / "chunks").glob("*.npz"))
+    again = run_cli(out)
+    xr.testing.assert_identical(again, reference)
+    assert survivors  # something had been finished before the kill
+
+
+def test_agreement_of_discrete_and_slow_decisions(tiny_run):
+    _, ds = tiny_run
+    for opt in ("gd", "sgd", "adam"):
+        share, count = agreement(ds, opt)
+        print(f"discrete/slow agreement for {opt}: {share:.2f} over {count} instances")
+        assert count == 6
+    assert agreement(ds, "gd")[0] == 1.0
+    assert agreement(ds, "sgd")[0] >= 5 / 6
+
+
+@pytest.mark.parametrize(
+    "override,key",
+    [
+        ("kappa=500", "kappa"),
+        ("design=bernoulli", "design"),
+        ("magnitudes=big", "magnitudes"),
+        ("optimizers=sgd,lion", "optimizers"),
+        ("methods=magic", "methods"),
+        ("lr_sgd=-1", "lr_sgd"),
+        ("b1=1.5", "b1"),
+        ("seeds=0", "seeds"),
+        ("n=[0,10]", "'n'"),
+        ("lr_adam=1", "adam_c2"),
+        ("colour=red", "colour"),
+        ("d=ten", "'d'"),
+        ("start=middle", "start"),
+    ],
+)
+def test_bad_config_names_the_key(override, key):
+    with pytest.raises(ConfigError, match=key):
+        build_config(Config, PRESETS, "default", None, [override])
+
+
+def test_bad_preset_and_file(tmp_path):
+    with pytest.raises(ConfigError, match="preset"):
+        build_config(Config, PRESETS, "huge")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("d = [1, 2\n")
+    with pytest.raises(ConfigError, match="bad.toml"):
+        build_config(Config, PRESETS, "default", bad)
+    good = tmp_path / "good.toml"
+    good.write_text('d = 50\nkappa = 3\noptimizers = ["sgd"]\n')
+    cfg = build_config(Config, PRESETS, "default", good, ["seeds=2"])
+    assert (cfg.d, cfg.kappa, cfg.optimizers, cfg.seeds) == (50, 3, ("sgd",), 2)
+    assert main(["run", "sparse-recovery", "--set", "kappa=0", "--out", str(tmp_path / "x")]) == 2
