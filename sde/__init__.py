@@ -10,6 +10,7 @@ from sde.noise import (
     NoNoise,
     make_noise,
 )
+from sde.slow import integrate_slow_flow, slow_velocity
 
 __all__ = [
     "AbstractNoise",
@@ -18,5 +19,7 @@ __all__ = [
     "MinibatchNoise",
     "NOISES",
     "NoNoise",
+    "integrate_slow_flow",
     "make_noise",
+    "slow_velocity",
 ]
