@@ -13,6 +13,7 @@ DEMOS: dict[str, str] = {
     "rotation": "experiments.demos.rotation",
     "kernel-rich": "experiments.demos.kernel_rich",
     "label-noise-rescue": "experiments.demos.label_noise_rescue",
+    "deep-linear-sharpness": "experiments.demos.deep_linear_sharpness",
 }
 
 

@@ -126,7 +126,7 @@ def compute(small: bool = False, settings: KernelRichSettings | None = None) -> 
     sim = simulate_runs(problem, NoNoise(), sgd, theta0, jax.random.split(jax.random.PRNGKey(0), len(alphas)),
                         num_steps=settings.num_steps, log_every=settings.num_steps,
                         metrics={"train_loss": lambda p, th: p.loss(th)},
-                        hyperparameters={"learning_rate": rates})
+                        hyperparameters={"learning_rate": rates}, block_size=len(alphas))
     w_gd = np.asarray(net.effective_weights(sim.theta))
     curve_alphas = np.geomspace(alphas.min(), alphas.max(), settings.num_curve)
     return KernelRichResult(
@@ -141,7 +141,8 @@ def plot_still(result: KernelRichResult):
     idx = np.arange(s.d)
     ax_w.plot(idx, result.w_l2, "-", color=COLORS["l2"], lw=2, alpha=0.7, label=r"min-$\ell_2$ interpolant (kernel)")
     ax_w.plot(idx, result.w_l1, "-", color=COLORS["l1"], lw=2, alpha=0.7, label=r"min-$\ell_1$ (basis pursuit, linprog)")
-    ax_w.plot(idx, result.w_star, "k*", ms=9, label=r"truth $w^*$")
+    support = result.w_star != 0
+    ax_w.plot(idx[support], result.w_star[support], "k*", ms=10, label=r"truth $w^*$ (0 elsewhere)")
     picks = [0, len(s.alphas) // 2, len(s.alphas) - 1]
     markers = ["o", "s", "^"]
     for k, m in zip(picks, markers):
@@ -150,7 +151,9 @@ def plot_still(result: KernelRichResult):
     ax_w.axhline(0, color="0.8", lw=0.8)
     ax_w.set_xlabel("coordinate $i$")
     ax_w.set_ylabel("$w_i$ at convergence")
-    ax_w.legend(fontsize=7, ncol=2, loc="upper left")
+    low, high = ax_w.get_ylim()
+    ax_w.set_ylim(low - 0.45 * (high - low), high)  # room for the legend below the data
+    ax_w.legend(fontsize=7, ncol=3, loc="lower center")
     ax_w.set_title(f"(a) recovered w (n = {s.n} samples, d = {s.d}, {s.kappa}-sparse truth)", fontsize=9)
 
     to_l1, to_l2 = result.distances(result.w_gd)

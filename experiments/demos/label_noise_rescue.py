@@ -106,27 +106,33 @@ def compute(small: bool = False, settings: RescueSettings | None = None) -> Resc
     net = models.DiagonalNet(s.d)
     problem = models.SquaredLossProblem(net, data.X, data.y)
     num_steps, log_every = step_budget(s)
+    schedule = dict(num_steps=num_steps, log_every=log_every, metrics={"theta": lambda p, th: th})
+    init = net.initial_params(s.alpha)
+    # plain GD is deterministic: one run
+    gd = simulate_runs(problem, NoNoise(), sgd(s.eta), init[None], jax.random.PRNGKey(0)[None],
+                       block_size=1, **schedule)
     keys = jax.random.split(jax.random.PRNGKey(0), s.runs)
-    theta0 = jnp.tile(net.initial_params(s.alpha), (s.runs, 1))
-    def test_loss_of(th):
-        return population_test_loss(net.effective_weights(th), data.w_star)
+    noisy = simulate_runs(problem, LabelNoise(s.delta), sgd(s.eta), jnp.tile(init, (s.runs, 1)), keys,
+                          block_size=s.runs, **schedule)
+    steps = np.asarray(gd.log_steps[0])
+    theta_gd = gd.theta[0]  # GD's limit: a point of Γ
 
-    # the raw iterate fluctuates O(η) around Γ; its projection onto Γ (Gauss–Newton) is what the slow
-    # flow describes
-    metrics = {
-        "test_loss": lambda p, th: test_loss_of(th),
-        "test_loss_on_manifold": lambda p, th: test_loss_of(mf.retract_to_manifold(p, th, num_iters=3)),
-    }
-    test_loss, projected_loss, w_final = {}, {}, {}
-    for name, noise in (("gd", NoNoise()), ("label_noise", LabelNoise(s.delta))):
-        sim = simulate_runs(problem, noise, sgd(s.eta), theta0, keys, num_steps=num_steps,
-                            log_every=log_every, metrics=metrics)
-        test_loss[name] = np.asarray(sim.logs["test_loss"])
-        projected_loss[name] = np.asarray(sim.logs["test_loss_on_manifold"])
-        w_final[name] = np.asarray(net.effective_weights(sim.theta))
-        if name == "gd":
-            theta_gd = sim.theta[0]  # GD's limit: a point of Γ (all runs are identical)
-            steps = np.asarray(sim.log_steps[0])
+    # measured afterwards: the raw iterate fluctuates O(η) around Γ; its projection onto Γ
+    # (Gauss–Newton) is what the slow flow describes
+    @jax.jit
+    @jax.vmap
+    def measure(theta):
+        on_gamma = mf.retract_to_manifold(problem, theta, num_iters=3)
+        return (population_test_loss(net.effective_weights(theta), data.w_star),
+                population_test_loss(net.effective_weights(on_gamma), data.w_star))
+
+    sims = {"gd": gd, "label_noise": noisy}
+    thetas = jnp.concatenate([sim.logs["theta"] for sim in sims.values()])  # (1 + runs, T, D)
+    raw, proj = (np.asarray(a).reshape(thetas.shape[:2]) for a in measure(thetas.reshape(-1, thetas.shape[-1])))
+    test_loss = {"gd": raw[:1], "label_noise": raw[1:]}
+    projected_loss = {"gd": proj[:1], "label_noise": proj[1:]}
+    w_final = {name: np.asarray(net.effective_weights(sim.theta)) for name, sim in sims.items()}
+
     # the SGD slow flow from GD's limit point (closed-form velocity of `sde.slow_diagonal`, RK4 in slow
     # time t = η²k, Gauss–Newton retraction onto Γ after every step)
     c = label_noise_constant(s)

@@ -27,7 +27,7 @@ from matplotlib.animation import PillowWriter
 
 import models
 from experiments.demos.common import COLORS, new_figure, rk4_path, save_still
-from models.sharpness import trace_hessian, trace_sqrt_diag_hessian
+from models.sharpness import diag_power_trace
 from sde import manifold as mf
 from sde import slow
 from sde.discrete import AdaptiveState, adaptive, sgd, simulate_runs
@@ -92,7 +92,7 @@ def run_discrete(settings: ValleySettings, problem, theta0):
     record = {"theta": lambda problem, th: th}
     out = {}
     gd = simulate_runs(problem, noise, sgd(settings.eta), theta, keys,
-                       num_steps=steps, log_every=log_every, metrics=record)
+                       num_steps=steps, log_every=log_every, metrics=record, block_size=settings.runs)
     out["sgd"] = np.asarray(gd.logs["theta"])
     adam = adaptive(settings.eta, settings.beta1, 1.0 - settings.c2 * settings.eta**2, settings.eps,
                     bias_correction=False)
@@ -100,7 +100,7 @@ def run_discrete(settings: ValleySettings, problem, theta0):
     state0 = AdaptiveState(jnp.zeros((settings.runs,), jnp.int32), jnp.zeros_like(theta),
                            jnp.tile(v0, (settings.runs, 1)))
     ad = simulate_runs(problem, noise, adam, theta, keys, num_steps=steps,
-                       log_every=log_every, metrics=record, opt_state0=state0)
+                       log_every=log_every, metrics=record, opt_state0=state0, block_size=settings.runs)
     out["adam"] = np.asarray(ad.logs["theta"])
     slow_times = np.asarray(gd.log_steps[0], float) * settings.eta**2
     return slow_times, out
@@ -164,10 +164,10 @@ def compute(small: bool = False, settings: ValleySettings | None = None) -> Vall
     flows = {name: run_slow_flow(settings, problem.loss, theta0, name) for name in ("sgd", "adam")}
     angles = np.linspace(-np.pi, np.pi, 361)
     points = jax.vmap(model.point_on_manifold)(jnp.asarray(angles))
-    hessians = jax.vmap(problem.hessian)(points)
+    diag_h = np.asarray(jax.vmap(problem.gauss_newton_diagonal)(points))  # diag H on Γ
     return ValleyResult(
         settings, slow_times, discrete, flows, np.asarray(points), angles,
-        np.asarray(jax.vmap(trace_hessian)(hessians)), np.asarray(jax.vmap(trace_sqrt_diag_hessian)(hessians)),
+        np.asarray(diag_power_trace(diag_h, 1.0)), np.asarray(diag_power_trace(diag_h, 0.5)),
     )
 
 
@@ -175,7 +175,7 @@ def compute(small: bool = False, settings: ValleySettings | None = None) -> Vall
 LABELS = {"sgd": "label-noise GD", "adam": "Adam (no bias corr.)"}
 
 
-def _draw_valley(ax, result: ValleyResult):
+def _draw_valley(ax, result: ValleyResult, zoom: bool = False):
     s = result.settings
     ax.plot(result.valley[:, 0], result.valley[:, 1], color="0.75", lw=6, zorder=0, label=r"valley $\Gamma$")
     targets = {"sgd": 0.0, "adam": adam_rest_angle(s)}
@@ -186,8 +186,12 @@ def _draw_valley(ax, result: ValleyResult):
     start = result.discrete["sgd"][0, 0]
     ax.plot(*start, "ko", ms=6, zorder=5, label="start")
     ax.set_aspect("equal")
-    ax.set_xlim(-0.95, 0.95)
-    ax.set_ylim(-0.95, 0.95)
+    if zoom:  # the arc the paths travel on
+        ax.set_xlim(-0.45, 0.95)
+        ax.set_ylim(0.2, 0.95)
+    else:
+        ax.set_xlim(-0.95, 0.95)
+        ax.set_ylim(-0.95, 0.95)
     ax.set_xlabel(r"$\theta_0$")
     ax.set_ylabel(r"$\theta_1$")
 
@@ -235,18 +239,20 @@ def plot_still(result: ValleyResult):
     return fig
 
 
-def save_animation(result: ValleyResult, path: Path, fps: int = 12, dpi: int = 55) -> Path:
+def save_animation(result: ValleyResult, path: Path, fps: int = 12, dpi: int = 70) -> Path:
     """GIF of the discrete paths (first run of each) and the slow flows in the plane."""
-    fig, ax = new_figure(4.2, 4.4)
-    _draw_valley(ax, result)
+    fig, ax = new_figure(4.6, 3.0, layout=None)
+    fig.subplots_adjust(left=0.12, right=0.98, bottom=0.15, top=0.9)
+    _draw_valley(ax, result, zoom=True)
     trails, heads = {}, {}
     for name in ("sgd", "adam"):
         (trails[name],) = ax.plot([], [], color=COLORS[name], lw=1.5, label=LABELS[name])
         (heads[name],) = ax.plot([], [], "o", color=COLORS[name], ms=7, mec="k")
         (heads[name + "_flow"],) = ax.plot([], [], "s", mfc="none", mec="k", ms=9)
-    ax.legend(loc="lower right", fontsize=7)
-    title = ax.set_title("", fontsize=9)
+    ax.legend(loc="lower right", fontsize=6)
+    title = ax.set_title("", fontsize=8)
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     writer = PillowWriter(fps=fps)
     with writer.saving(fig, str(path), dpi=dpi):
         for i, t in enumerate(result.slow_times):
