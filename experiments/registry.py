@@ -7,7 +7,10 @@ import importlib
 from types import ModuleType
 
 EXPERIMENTS: dict[str, str] = {
+    "two-step": "experiments.two_step",
+    "schedules": "experiments.schedules",
     "sparse-recovery": "experiments.sparse_recovery",
+    "slow-sde-validation": "experiments.slow_sde_validation",
 }
 
 
