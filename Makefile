@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/ibl run default
+	$(VENV)/bin/ibl run sparse-recovery --out runs/sparse-recovery-default
 
 test: $(STAMP)
 	$(PY) -m pytest -q -n 2 tests
