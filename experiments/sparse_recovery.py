@@ -365,6 +365,16 @@ def compute_chunk(config: Config, optimizer: str, method: str, chunk: list[Insta
     return {k: v[:size] for k, v in out.items()}
 
 
+def config_fingerprint(config: Config) -> str:
+    """A short hash of every setting that can change a result (all but `chunk_size`), so a rerun
+    with other settings in the same run directory never reuses stale chunks."""
+    import hashlib
+    import json
+
+    settings = {k: v for k, v in dataclasses.asdict(config).items() if k != "chunk_size"}
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=list).encode()).hexdigest()[:12]
+
+
 def _labels(chunk: list[Instance]) -> dict[str, np.ndarray]:
     return {"n": np.asarray([i.n for i in chunk]), "seed": np.asarray([i.seed for i in chunk])}
 
@@ -384,7 +394,7 @@ def _landing(config: Config, store: ChunkStore, ci: int, chunk: list[Instance]) 
 
 def sweep(config: Config, out_dir: Path, progress=sys.stderr) -> list[dict]:
     """Compute every (task, chunk), skipping chunks already on disk; returns the records."""
-    store = ChunkStore(Path(out_dir) / "chunks")
+    store = ChunkStore(Path(out_dir) / "chunks" / config_fingerprint(config))
     insts = instances(config)
     chunks = [insts[i : i + config.chunk_size] for i in range(0, len(insts), config.chunk_size)]
     work = [(opt, meth, ci, chunk) for opt, meth in tasks(config) for ci, chunk in enumerate(chunks)]

@@ -65,7 +65,7 @@ def test_gd_is_not_moved_by_the_slow_method_and_reference_solutions_interpolate(
 
 def test_rerun_skips_finished_chunks_and_repairs_corrupt_ones(tiny_run, tmp_path):
     out, ds = tiny_run
-    chunks = sorted((out / "chunks").glob("*.npz"))
+    chunks = sorted((out / "chunks").glob("*/*.npz"))
     assert chunks
     victim = chunks[len(chunks) // 2]
     victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 2])  # truncated file
@@ -82,14 +82,22 @@ def test_killed_sweep_loses_nothing_and_gives_the_same_dataset(tiny_run, tmp_pat
         cmd += ["--set", kv]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=Path(__file__).parent.parent)
     deadline = time.time() + 300
-    while time.time() < deadline and len(list((out / "chunks").glob("*.npz"))) < 2 and proc.poll() is None:
+    while time.time() < deadline and len(list((out / "chunks").glob("*/*.npz"))) < 2 and proc.poll() is None:
         time.sleep(0.2)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    survivors = list((out / "chunks").glob("*.npz"))
+    survivors = list((out / "chunks").glob("*/*.npz"))
     again = run_cli(out)
     xr.testing.assert_identical(again, reference)
     assert survivors  # something had been finished before the kill
+
+
+def test_other_settings_never_reuse_stale_chunks(tiny_run, tmp_path):
+    out, ds = tiny_run
+    changed = run_cli(out, ["optimizers=gd", "methods=discrete", "lr_sgd=0.01"])
+    assert len(list((out / "chunks").iterdir())) >= 2  # a separate chunk folder per settings
+    old = ds.test_loss.values[(ds.optimizer.values == "gd") & (ds.method.values == "discrete")]
+    assert not np.array_equal(changed.test_loss.values, old)
 
 
 def test_agreement_of_discrete_and_slow_decisions(tiny_run):
