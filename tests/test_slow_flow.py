@@ -234,3 +234,15 @@ def test_bad_inputs_raise():
     toy_loss = lambda x: 0.5 * (x[0] * x[1]) ** 2  # noqa: E731
     with pytest.raises(ValueError, match="rank"):
         slow.slow_velocity(toy_loss, jnp.zeros(2), noise_scale=1.0, optimizer="sgd")
+
+
+def test_adam_timescale_checks_the_theory_scaling():
+    from sde.slow import adam_timescale
+
+    assert adam_timescale(0.01, 1 - 20 * 0.01**2) == pytest.approx(20.0)
+    with pytest.raises(ValueError, match="outside the Adam slow-SDE scaling"):
+        adam_timescale(0.01, 1 - 0.01)  # 1 − β₂ = η, the regime of §9.2's warning
+    with pytest.raises(ValueError, match="learning_rate"):
+        adam_timescale(-0.1, 0.99)
+    with pytest.raises(ValueError, match="b2"):
+        adam_timescale(0.1, 1.0)
