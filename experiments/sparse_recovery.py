@@ -144,7 +144,7 @@ PRESETS: dict[str, dict] = {
     # than the d=100, κ=5 toy where the two flows tie (shared/science §9.4).
     "default": dict(
         d=200, kappa=5, n=(15, 20, 25, 30, 40), seeds=8, init_scale=0.5, lr_sgd=0.02, lr_adam=0.01,
-        label_noise=3.0, recovery_threshold=0.1,
+        label_noise=3.0, recovery_threshold=0.1, chunk_size=20,
     ),
     # The paper's scale (Li–Wen–Lyu 2025 §5.2, Fig. 2): d = 10⁴, κ = 50, ±1 data, recovered if
     # test loss < 1. Not stated by the paper, taken from its likely code: δ = 0.5, U(−1,1) truth,

@@ -12,7 +12,6 @@ Writes `lines.csv` (one row per depth/init/budget/η₁/step), `scaling.csv`, `g
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 import math

@@ -42,7 +42,6 @@ state-shaped pytree), `time_per_step` (dt that corresponds to one optimizer step
 from __future__ import annotations
 
 import abc
-import numbers
 from typing import Any, NamedTuple
 
 import equinox as eqx
@@ -51,29 +50,11 @@ import jax.numpy as jnp
 from jax import Array
 
 from models.base import AbstractProblem, SquaredLossProblem
+from sde.discrete.validation import check_nonnegative, check_positive, check_unit_interval
 from sde.noise import AbstractNoise, IsotropicNoise, LabelNoise, MinibatchNoise, NoNoise
 
 
 # ----------------------------------------------------------------------------- validation
-def _concrete(value) -> bool:
-    return isinstance(value, numbers.Real)
-
-
-def _check_positive(name: str, value) -> None:
-    if _concrete(value) and not value > 0:
-        raise ValueError(f"{name} must be > 0, got {value}")
-
-
-def _check_nonnegative(name: str, value) -> None:
-    if _concrete(value) and not value >= 0:
-        raise ValueError(f"{name} must be >= 0, got {value}")
-
-
-def _check_unit_interval(name: str, value) -> None:
-    if _concrete(value) and not 0 <= value < 1:
-        raise ValueError(f"{name} must lie in [0, 1), got {value}")
-
-
 def _check_vector(problem: AbstractProblem, value, name: str) -> None:
     shape = jnp.shape(value)
     if shape != (problem.num_params,):
@@ -233,7 +214,7 @@ class AbstractFirstOrderSDE(eqx.Module):
             raise TypeError(f"problem must be an AbstractProblem, got {type(self.problem).__name__}")
         if not isinstance(self.noise, AbstractNoise):
             raise TypeError(f"noise must be an AbstractNoise, got {type(self.noise).__name__}")
-        _check_positive("learning_rate", self.learning_rate)
+        check_positive("learning_rate", self.learning_rate)
         self.noise.validate(self.problem)
 
 
@@ -284,8 +265,8 @@ class _AdaptiveSDE(AbstractFirstOrderSDE):
 
     def _check_adaptive(self):
         self._check_common()
-        _check_nonnegative("eps", self.eps)
-        _check_positive("noise_scale", self.noise_scale)
+        check_nonnegative("eps", self.eps)
+        check_positive("noise_scale", self.noise_scale)
 
     def _u0(self, theta0, v0):
         if v0 is None:
@@ -316,7 +297,7 @@ class RMSpropSDE(_AdaptiveSDE):
     noise_scale: float = 1.0
 
     def __check_init__(self):
-        _check_unit_interval("decay", self.decay)
+        check_unit_interval("decay", self.decay)
         self._check_adaptive()
 
     @property
@@ -356,8 +337,8 @@ class AdamSDE(_AdaptiveSDE):
     bias_correction: bool = eqx.field(static=True, default=True)
 
     def __check_init__(self):
-        _check_unit_interval("b1", self.b1)
-        _check_unit_interval("b2", self.b2)
+        check_unit_interval("b1", self.b1)
+        check_unit_interval("b2", self.b2)
         self._check_adaptive()
 
     @property

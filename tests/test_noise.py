@@ -6,7 +6,6 @@ relative Frobenius error to be below 0.1, which a factor 2 (or a factor n/B) in 
 """
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 

@@ -1,7 +1,6 @@
 """Each optimizer against a hand-written NumPy reference (float64, 1e-10) and against optax
 where the semantics match."""
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import optax

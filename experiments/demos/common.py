@@ -87,3 +87,17 @@ def rk4_path(velocity, y0, dt: float, steps_per_log: int, num_logs: int, retract
 
     _, path = jax.lax.scan(block, y0, None, length=num_logs)
     return tree_map(lambda a, p: jnp.concatenate([a[None], p]), y0, path)
+
+
+def write_still_and_summary(fig: Figure, result, out_dir: Path, name: str) -> list[Path]:
+    """Save the demo's still as NAME.png and `{"settings": …, **result.summary()}` as
+    NAME_summary.json in `out_dir`; return both paths."""
+    import json
+    from dataclasses import asdict
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    still = save_still(fig, out_dir / f"{name}.png")
+    summary = out_dir / f"{name}_summary.json"
+    summary.write_text(json.dumps({"settings": asdict(result.settings), **result.summary()}, indent=2))
+    return [still, summary]

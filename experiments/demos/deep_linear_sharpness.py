@@ -19,8 +19,7 @@ the diagonal of H sparse) and a tr H no smaller than SGD's.
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import jax
@@ -28,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import models
-from experiments.demos.common import COLORS, new_figure, save_still
+from experiments.demos.common import COLORS, new_figure, write_still_and_summary
 from models.metrics import standard_metrics
 from sde import manifold as mf
 from sde.discrete import AdaptiveState, adaptive, sgd, simulate_runs
@@ -179,10 +178,5 @@ def plot_still(result: DeepLinearResult):
 
 
 def run(out_dir: Path, small: bool = False) -> list[Path]:
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     result = compute(small)
-    still = save_still(plot_still(result), out_dir / "deep-linear-sharpness.png")
-    summary = out_dir / "deep-linear-sharpness_summary.json"
-    summary.write_text(json.dumps({"settings": asdict(result.settings), **result.summary()}, indent=2))
-    return [still, summary]
+    return write_still_and_summary(plot_still(result), result, out_dir, "deep-linear-sharpness")

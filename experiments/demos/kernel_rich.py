@@ -16,8 +16,7 @@ exact gradient-flow prediction w(α) = 2α² sinh(Xᵀν) with ν solving X w(α
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import jax
@@ -26,7 +25,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 import models
-from experiments.demos.common import COLORS, new_figure, save_still
+from experiments.demos.common import COLORS, new_figure, write_still_and_summary
 from experiments.reference_solvers import min_l2_interpolant, weighted_l1_interpolant
 from models.sparse_regression import make_sparse_regression
 from sde.discrete import sgd, simulate_runs
@@ -172,10 +171,5 @@ def plot_still(result: KernelRichResult):
 
 
 def run(out_dir: Path, small: bool = False) -> list[Path]:
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     result = compute(small)
-    still = save_still(plot_still(result), out_dir / "kernel-rich.png")
-    summary = out_dir / "kernel-rich_summary.json"
-    summary.write_text(json.dumps({"settings": asdict(result.settings), **result.summary()}, indent=2))
-    return [still, summary]
+    return write_still_and_summary(plot_still(result), result, out_dir, "kernel-rich")

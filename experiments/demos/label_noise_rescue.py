@@ -15,8 +15,7 @@ budget is therefore set in slow time: a few units of 1/(2cη²) steps.
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import jax
@@ -24,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import models
-from experiments.demos.common import COLORS, new_figure, rk4_path, save_still
+from experiments.demos.common import COLORS, new_figure, rk4_path, write_still_and_summary
 from experiments.reference_solvers import min_l2_interpolant, weighted_l1_interpolant
 from models.sparse_regression import make_sparse_regression, population_test_loss
 from sde import manifold as mf
@@ -186,10 +185,5 @@ def plot_still(result: RescueResult):
 
 
 def run(out_dir: Path, small: bool = False) -> list[Path]:
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     result = compute(small)
-    still = save_still(plot_still(result), out_dir / "label-noise-rescue.png")
-    summary = out_dir / "label-noise-rescue_summary.json"
-    summary.write_text(json.dumps({"settings": asdict(result.settings), **result.summary()}, indent=2))
-    return [still, summary]
+    return write_still_and_summary(plot_still(result), result, out_dir, "label-noise-rescue")

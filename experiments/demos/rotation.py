@@ -14,8 +14,7 @@ rank-one H = ggᵀ it is ‖g‖₁: Adam prefers minima whose curvature is alig
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import jax
@@ -23,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import models  # noqa: F401  (float64)
-from experiments.demos.common import COLORS, new_figure, save_still
+from experiments.demos.common import COLORS, new_figure, write_still_and_summary
 from models.sharpness import lambda_max, trace_hessian, trace_sqrt_diag_hessian
 
 DESCRIPTION = "tr H and tr H^1/2 are rotation invariant, tr Diag(H)^1/2 is not (one PSD matrix rotated)"
@@ -139,10 +138,5 @@ def plot_still(result: RotationResult):
 
 
 def run(out_dir: Path, small: bool = False) -> list[Path]:
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     result = compute(small)
-    still = save_still(plot_still(result), out_dir / "rotation.png")
-    summary = out_dir / "rotation_summary.json"
-    summary.write_text(json.dumps({"settings": asdict(result.settings), **result.summary()}, indent=2))
-    return [still, summary]
+    return write_still_and_summary(plot_still(result), result, out_dir, "rotation")

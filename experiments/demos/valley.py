@@ -16,8 +16,7 @@ draws a still and a GIF.
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import jax
@@ -26,7 +25,7 @@ import numpy as np
 from matplotlib.animation import PillowWriter
 
 import models
-from experiments.demos.common import COLORS, new_figure, rk4_path, save_still
+from experiments.demos.common import COLORS, new_figure, rk4_path, write_still_and_summary
 from models.sharpness import diag_power_trace
 from sde import manifold as mf
 from sde import slow
@@ -270,11 +269,6 @@ def save_animation(result: ValleyResult, path: Path, fps: int = 12, dpi: int = 7
 
 
 def run(out_dir: Path, small: bool = False) -> list[Path]:
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     result = compute(small)
-    still = save_still(plot_still(result), out_dir / "valley.png")
-    gif = save_animation(result, out_dir / "valley.gif")
-    summary = out_dir / "valley_summary.json"
-    summary.write_text(json.dumps({"settings": asdict(result.settings), **result.summary()}, indent=2))
-    return [still, gif, summary]
+    still, summary = write_still_and_summary(plot_still(result), result, out_dir, "valley")
+    return [still, save_animation(result, Path(out_dir) / "valley.gif"), summary]
