@@ -14,8 +14,8 @@ import jax.numpy as jnp
 from models.base import AbstractModel, SquaredLossProblem
 
 
-class ProductToy(AbstractModel):
-    """f(θ, x) = θ₀θ₁x₀; with X = [[1]], y = [1] the loss is ½(θ₀θ₁ − 1)²."""
+class AbstractPlaneToy(AbstractModel):
+    """A two-parameter model fitted to one sample x = 1 with label y = 1."""
 
     @property
     def num_params(self) -> int:
@@ -25,14 +25,18 @@ class ProductToy(AbstractModel):
     def input_dim(self) -> int:
         return 1
 
-    def predict(self, theta, x):
-        return theta[0] * theta[1] * x[0]
-
     def problem(self, dtype=jnp.float64) -> SquaredLossProblem:
         return SquaredLossProblem(self, jnp.ones((1, 1), dtype), jnp.ones((1,), dtype))
 
 
-class NoisyEllipse(AbstractModel):
+class ProductToy(AbstractPlaneToy):
+    """f(θ, x) = θ₀θ₁x₀; with X = [[1]], y = [1] the loss is ½(θ₀θ₁ − 1)²."""
+
+    def predict(self, theta, x):
+        return theta[0] * theta[1] * x[0]
+
+
+class NoisyEllipse(AbstractPlaneToy):
     """f(θ, x) = ((θ₀+θ₁)²/(2a²) + (θ₁−θ₀)²/(2b²)) x₀, target 1."""
 
     a: float = eqx.field(static=True, default=1.0)
@@ -42,20 +46,9 @@ class NoisyEllipse(AbstractModel):
         if not (self.a > 0 and self.b > 0):
             raise ValueError(f"NoisyEllipse semi-axes a, b must be > 0, got a={self.a}, b={self.b}")
 
-    @property
-    def num_params(self) -> int:
-        return 2
-
-    @property
-    def input_dim(self) -> int:
-        return 1
-
     def predict(self, theta, x):
         p, q = theta[0] + theta[1], theta[1] - theta[0]
         return (p * p / (2 * self.a**2) + q * q / (2 * self.b**2)) * x[0]
-
-    def problem(self, dtype=jnp.float64) -> SquaredLossProblem:
-        return SquaredLossProblem(self, jnp.ones((1, 1), dtype), jnp.ones((1,), dtype))
 
     def point_on_manifold(self, angle: float, dtype=jnp.float64):
         """The point of Γ at `angle` in the (θ₀+θ₁, θ₁−θ₀) frame."""
