@@ -6,6 +6,10 @@ from benchmarks import discrete_throughput
 def main() -> None:
     print("== discrete sweep throughput (issue 2) ==")
     discrete_throughput.main([])
+    from benchmarks import torch_baseline
+
+    print("\n== discrete sweep vs a per-run PyTorch CPU loop (issue 8) ==")
+    torch_baseline.main()
     try:
         from benchmarks import slow_vs_discrete
     except ImportError:
