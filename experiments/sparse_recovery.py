@@ -111,9 +111,8 @@ class Config:
         check_range("chunk_size", self.chunk_size, 1)
         check_range("block_size", self.block_size, 1)
         check_choice("dtype", self.dtype, ("float32", "float64"))
-        if "sgd" in self.optimizers or "gd" in self.optimizers or "slow" in self.methods:
-            if self.label_noise == 0 and "sgd" in self.optimizers:
-                raise ConfigError("config key 'label_noise' must be > 0 for the label-noise optimizer 'sgd'")
+        if self.label_noise == 0 and "sgd" in self.optimizers:
+            raise ConfigError("config key 'label_noise' must be > 0 for the label-noise optimizer 'sgd'")
 
     # ---- derived quantities ----
     @property
@@ -176,17 +175,15 @@ def run_key(config: Config, inst: Instance, optimizer: str) -> jax.Array:
     return jax.random.fold_in(jax.random.fold_in(base, inst.n), inst.seed)
 
 
-def padded_problems(config: Config, chunk: list[Instance], dtype):
-    """A batch of per-run problems with rows zero-padded to n_max."""
+def padded_problems(config: Config, data: list, dtype):
+    """A batch of per-run problems (one per instance's data) with rows zero-padded to n_max."""
     net = DiagonalNet(config.d)
-    problems, ws = [], []
-    for inst in chunk:
-        data = instance_data(config, inst)
-        pad = config.n_max - inst.n
-        X = jnp.pad(data.X, ((0, pad), (0, 0))).astype(dtype)
-        problems.append(SquaredLossProblem(net, X, jnp.pad(data.y, (0, pad)).astype(dtype)))
-        ws.append(data.w_star)
-    return jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *problems), jnp.stack(ws)
+    problems = []
+    for d in data:
+        pad = config.n_max - d.X.shape[0]
+        X = jnp.pad(d.X, ((0, pad), (0, 0))).astype(dtype)
+        problems.append(SquaredLossProblem(net, X, jnp.pad(d.y, (0, pad)).astype(dtype)))
+    return jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *problems)
 
 
 def summarize(config: Config, theta, w_star, X, y, steps, status) -> dict[str, np.ndarray]:
@@ -217,34 +214,43 @@ def make_optimizer_factory(config: Config, optimizer: str):
     )
 
 
-def discrete_chunk(config: Config, optimizer: str, chunk: list[Instance], landing) -> dict[str, np.ndarray]:
-    """The optimizer itself. GD always starts from u = v = α·1; the label-noise optimizers start
-    there too (start = "init") or where GD lands (start = "landing", the slow method's start; Adam
-    then starts with v₀ = c·diag H(θ₀), its fixed point, as in the theory)."""
+def run_discrete(config: Config, optimizer: str, chunk: list[Instance], data: list, theta0=None, opt_state0=None):
+    """One compiled sweep of `optimizer` over the chunk's padded problems (from u = v = α·1 unless
+    `theta0` is given); returns the engine's Simulation."""
     dtype = jnp.float32 if config.dtype == "float32" else jnp.float64
-    problems, w_star = padded_problems(config, chunk, dtype)
-    steps = config.steps(optimizer)
+    problems = padded_problems(config, data, dtype)
     noise = NoNoise() if optimizer == "gd" else LabelNoise(config.label_noise, "rademacher")
     lr = config.lr_sgd if optimizer in ("gd", "sgd") else config.lr_adam
     n = np.asarray([inst.n for inst in chunk], np.float64)
     # padding scales the gradient by n/n_max: SGD's η and Adam's ε absorb it exactly
     lr_scale = config.n_max / n if optimizer in ("gd", "sgd") else np.ones_like(n)
     hyper = {"learning_rate": jnp.asarray(lr * lr_scale), "eps_scale": jnp.asarray(n / config.n_max)}
-    runner = _runner(config, optimizer, noise, steps)
-    theta0 = jnp.full((len(chunk), 2 * config.d), config.init_scale, dtype)
-    opt_state0 = None
+    runner = _runner(config, optimizer, noise, config.steps(optimizer))
+    if theta0 is None:
+        theta0 = jnp.full((len(chunk), 2 * config.d), config.init_scale, dtype)
+    keys = jnp.stack([run_key(config, inst, optimizer) for inst in chunk])
+    return runner(problems, jnp.asarray(theta0, dtype), keys, hyper, opt_state0)
+
+
+def discrete_chunk(config: Config, optimizer: str, chunk: list[Instance], landing) -> dict[str, np.ndarray]:
+    """The optimizer itself. GD always starts from u = v = α·1; the label-noise optimizers start
+    there too (start = "init") or where GD lands (start = "landing", the slow method's start; Adam
+    then starts with v₀ = c·diag H(θ₀), its fixed point, as in the theory)."""
+    dtype = jnp.float32 if config.dtype == "float32" else jnp.float64
+    data = [instance_data(config, inst) for inst in chunk]
+    theta0 = opt_state0 = None
     if config.start == "landing" and optimizer != "gd":
         theta0 = jnp.asarray(landing(), dtype)
         if optimizer in ("adam", "adame"):
             # v₀ = c·diag H(θ₀) on the true data, times (n/n_max)² for the padded gradient
-            m = jnp.mean(problems.X**2, axis=1) * (config.n_max / n)[:, None]
+            n = np.asarray([inst.n for inst in chunk], np.float64)
+            m = jnp.stack([jnp.mean(d.X**2, axis=0) for d in data])
             c = jnp.asarray([config.noise_constant(inst.n) for inst in chunk])
             v0 = 4 * (c * (n / config.n_max) ** 2)[:, None] * jnp.concatenate([m, m], axis=1) * theta0**2
             opt_state0 = jax.vmap(make_optimizer_factory(config, optimizer)(1.0, 1.0).init)(theta0)._replace(v=v0.astype(dtype))
-    keys = jnp.stack([run_key(config, inst, optimizer) for inst in chunk])
-    sim = runner(problems, theta0, keys, hyper, opt_state0)
-    data = [instance_data(config, inst) for inst in chunk]
-    return summarize(config, sim.theta, w_star, [d.X for d in data], [d.y for d in data], steps, sim.status)
+    sim = run_discrete(config, optimizer, chunk, data, theta0, opt_state0)
+    w_star = [d.w_star for d in data]
+    return summarize(config, sim.theta, w_star, [d.X for d in data], [d.y for d in data], config.steps(optimizer), sim.status)
 
 
 _RUNNERS: dict = {}
@@ -264,14 +270,8 @@ def _runner(config: Config, optimizer: str, noise, steps: int):
 def gd_landing(config: Config, chunk: list[Instance]) -> np.ndarray:
     """Where plain GD from u = v = α·1 lands (float64, SGD's learning rate and step budget)."""
     sim_config = dataclasses.replace(config, dtype="float64")
-    problems, _ = padded_problems(sim_config, chunk, jnp.float64)
-    steps = sim_config.steps("gd")
-    n = np.asarray([inst.n for inst in chunk], np.float64)
-    runner = _runner(sim_config, "gd", NoNoise(), steps)
-    theta0 = jnp.full((len(chunk), 2 * config.d), config.init_scale, jnp.float64)
-    keys = jnp.stack([run_key(config, inst, "gd") for inst in chunk])
-    hyper = {"learning_rate": jnp.asarray(config.lr_sgd * config.n_max / n), "eps_scale": jnp.ones(len(chunk))}
-    return np.asarray(runner(problems, theta0, keys, hyper).theta)
+    data = [instance_data(config, inst) for inst in chunk]
+    return np.asarray(run_discrete(sim_config, "gd", chunk, data).theta)
 
 
 def slow_flow_final(config: Config, optimizer: str, X, y, n, theta0):
