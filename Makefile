@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
+TEST_STAMP := $(VENV)/.installed-test-stamp
+BENCH_STAMP := $(VENV)/.installed-bench-stamp
 
 .PHONY: run test check bench setup clean
 
@@ -13,19 +15,29 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet -e .
 	touch $(STAMP)
+
+# the test extras (pytest, notebook runners) and the optional Ray executor, which the tests cover
+$(TEST_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e ".[test,ray]"
+	touch $(TEST_STAMP)
 
 run: $(STAMP)
 	$(VENV)/bin/ibl run sparse-recovery --out runs/sparse-recovery-default
 
-test: $(STAMP)
+test: $(TEST_STAMP)
 	$(PY) -m pytest -q -n 2 tests
 
 check: $(STAMP)
 	$(VENV)/bin/ibl check
 
-bench: $(STAMP)
+# benchmark-only extras: the pinned CPU build of PyTorch for the per-run baseline
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e ".[bench]"
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
 	$(PY) -m benchmarks
 
 clean:

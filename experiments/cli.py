@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import importlib
+import inspect
 import json
 import sys
 import time
@@ -43,7 +44,18 @@ def cmd_run(args) -> int:
     out = Path(args.out) if args.out else default_out("run", args.name)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    summary = mod.run(config, out)
+    kwargs = {}
+    if (args.executor, args.devices, args.address) != ("local", None, None):
+        if "executor" not in inspect.signature(mod.run).parameters:
+            raise ValueError(f"options --executor/--devices/--address: experiment {args.name!r} runs in one process only")
+        from experiments.executors import make_executor
+
+        kwargs["executor"] = make_executor(args.executor, devices=args.devices, address=args.address, retries=args.retries)
+    try:
+        summary = mod.run(config, out, **kwargs)
+    finally:
+        if hasattr(kwargs.get("executor"), "shutdown"):
+            kwargs["executor"].shutdown()
     print(json.dumps(summary, indent=2, default=str))
     print(f"results in {out}  ({time.perf_counter() - t0:.1f} s)")
     return 0
@@ -76,6 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="TOML file whose keys override the preset")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one config key (repeatable)")
     p.add_argument("--out", help="run directory (default: runs/run-NAME-TIMESTAMP)")
+    p.add_argument("--executor", choices=["local", "ray"], default="local",
+                   help="where chunks run: local devices (default) or Ray tasks, one device each")
+    p.add_argument("--devices", type=int, default=None, help="local: how many local JAX devices (default: all); ray: CPUs of a local runtime")
+    p.add_argument("--address", default=None, help="ray: cluster address (default: start a local runtime)")
+    p.add_argument("--retries", type=int, default=2, help="ray: retries per task (default: 2)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("check", help="run the paper checks", description="Check every theoretical claim symbolically and numerically; print a table.")

@@ -384,39 +384,75 @@ def _matches(arrays, chunk: list[Instance]) -> bool:
     return arrays is not None and all(np.array_equal(arrays.get(k), v) for k, v in _labels(chunk).items())
 
 
-def _landing(config: Config, store: ChunkStore, ci: int, chunk: list[Instance]) -> np.ndarray:
-    key = f"landing-size{config.chunk_size}-{ci:05d}"
-    arrays = store.load(key)
-    if not _matches(arrays, chunk):
-        arrays = {"theta": gd_landing(config, chunk), **_labels(chunk)}
-        store.save(key, arrays)
-    return arrays["theta"]
+def needs_landing(config: Config, optimizer: str, method: str) -> bool:
+    """Whether a task starts from the chunk's GD landing point."""
+    if method in ("slow", "lhalf"):
+        return True
+    return method == "discrete" and optimizer != "gd" and config.start == "landing"
 
 
-def sweep(config: Config, out_dir: Path, progress=sys.stderr) -> list[dict]:
-    """Compute every (task, chunk), skipping chunks already on disk; returns the records."""
+def landing_task(config: Config, chunk: list[Instance]) -> dict[str, np.ndarray]:
+    """An executor task: the chunk's GD landing points with the chunk's labels."""
+    return {"theta": gd_landing(config, chunk), **_labels(chunk)}
+
+
+def chunk_task(config: Config, optimizer: str, method: str, chunk: list[Instance], landing: np.ndarray | None) -> dict[str, np.ndarray]:
+    """An executor task: one (optimizer, method) over one chunk, with the chunk's labels."""
+    arrays = compute_chunk(config, optimizer, method, chunk, lambda: landing)
+    arrays.update(_labels(chunk))
+    return arrays
+
+
+def sweep(config: Config, out_dir: Path, progress=sys.stderr, executor=None) -> list[dict]:
+    """Compute every (task, chunk) not yet on disk, on `executor` (default: all local devices);
+    store each chunk as soon as it is finished; return the records in a fixed order."""
+    from experiments.executors import LocalExecutor
+    from experiments.progress import Progress
+
+    executor = executor if executor is not None else LocalExecutor()
     store = ChunkStore(Path(out_dir) / "chunks" / config_fingerprint(config))
     insts = instances(config)
     chunks = [insts[i : i + config.chunk_size] for i in range(0, len(insts), config.chunk_size)]
-    work = [(opt, meth, ci, chunk) for opt, meth in tasks(config) for ci, chunk in enumerate(chunks)]
+    work = [(opt, meth, ci) for opt, meth in tasks(config) for ci in range(len(chunks))]
+    key = lambda opt, meth, ci: f"{meth}-{opt}-size{config.chunk_size}-{ci:05d}"  # noqa: E731
+    results = {}
+    for opt, meth, ci in work:
+        arrays = store.load(key(opt, meth, ci))
+        if _matches(arrays, chunks[ci]):
+            results[(opt, meth, ci)] = arrays
+    todo = [w for w in work if w not in results]
+    # stage 1: the GD landing points the pending tasks start from
+    landings = {}
+    for ci in sorted({ci for opt, meth, ci in todo if needs_landing(config, opt, meth)}):
+        arrays = store.load(f"landing-size{config.chunk_size}-{ci:05d}")
+        if _matches(arrays, chunks[ci]):
+            landings[ci] = arrays["theta"]
+    missing = sorted({ci for opt, meth, ci in todo if needs_landing(config, opt, meth)} - set(landings))
+    bar = Progress(len(work) + len(missing), initial=len(results), stream=progress, label=f"sparse-recovery on {_describe(executor)}")
+    for j, arrays in executor.map_unordered(landing_task, [(config, chunks[ci]) for ci in missing]):
+        store.save(f"landing-size{config.chunk_size}-{missing[j]:05d}", arrays)
+        landings[missing[j]] = arrays["theta"]
+        bar.update(f"landing chunk {missing[j]}")
+    # stage 2: every pending (optimizer, method, chunk)
+    items = [(config, opt, meth, chunks[ci], landings.get(ci)) for opt, meth, ci in todo]
+    for j, arrays in executor.map_unordered(chunk_task, items):
+        opt, meth, ci = todo[j]
+        store.save(key(opt, meth, ci), arrays)
+        results[todo[j]] = arrays
+        bar.update(f"{meth} {opt} chunk {ci}")
+    bar.close()
     records = []
-    t0 = time.perf_counter()
-    for done, (opt, meth, ci, chunk) in enumerate(work, 1):
-        key = f"{meth}-{opt}-size{config.chunk_size}-{ci:05d}"
-        arrays = store.load(key)
-        fresh = not _matches(arrays, chunk)
-        if fresh:
-            arrays = compute_chunk(config, opt, meth, chunk, lambda: _landing(config, store, ci, chunk))
-            arrays.update(_labels(chunk))
-            store.save(key, arrays)
-        if progress is not None:
-            state = "computed" if fresh else "cached"
-            print(f"[{done}/{len(work)}] {meth:8s} {opt:6s} chunk {ci} ({len(chunk)} runs) {state}  {time.perf_counter() - t0:6.1f} s", file=progress, flush=True)
-        for i in range(len(chunk)):
+    for opt, meth, ci in work:
+        arrays = results[(opt, meth, ci)]
+        for i in range(len(chunks[ci])):
             rec = {"optimizer": opt, "method": meth, "n": int(arrays["n"][i]), "seed": int(arrays["seed"][i])}
             rec.update({k: arrays[k][i].item() for k in FIELDS})
             records.append(rec)
     return records
+
+
+def _describe(executor) -> str:
+    return executor.describe() if hasattr(executor, "describe") else type(executor).__name__
 
 
 def to_dataset(config: Config, records: list[dict]):
@@ -460,12 +496,15 @@ def agreement(ds, optimizer: str) -> tuple[float, int]:
     return float(np.mean([a[k] == b[k] for k in common])), len(common)
 
 
-def run(config: Config, out_dir: Path) -> dict:
+def run(config: Config, out_dir: Path, executor=None) -> dict:
+    """The sweep (on `executor`, default all local devices), the dataset, the figure, the manifest."""
+    from experiments.executors import LocalExecutor
     from experiments.io import atomic_write_bytes
     from figures.sparse_recovery import plot_sparse_recovery
 
     t0 = time.perf_counter()
-    records = sweep(config, out_dir)
+    executor = executor if executor is not None else LocalExecutor()
+    records = sweep(config, out_dir, executor=executor)
     ds = to_dataset(config, records)
     atomic_write_bytes(Path(out_dir) / "results.nc", ds.to_netcdf(engine="scipy"))
     figs = plot_sparse_recovery(ds, Path(out_dir), title=f"d={config.d}, κ={config.kappa}, {config.design} design, {config.magnitudes} magnitudes")
@@ -479,5 +518,5 @@ def run(config: Config, out_dir: Path) -> dict:
         sel = (ds.optimizer == opt) & (ds.method == meth)
         rates[f"{opt}/{meth}"] = {int(n): float(ds.recovered.values[sel][ds.n.values[sel] == n].mean()) for n in config.n}
     summary["success_rate"] = rates
-    write_manifest(out_dir, config, wall_time_s=time.perf_counter() - t0, extra={"seeds": list(range(config.seeds)), "summary": summary})
+    write_manifest(out_dir, config, wall_time_s=time.perf_counter() - t0, extra={"seeds": list(range(config.seeds)), "executor": _describe(executor), "summary": summary})
     return summary
