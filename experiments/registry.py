@@ -11,6 +11,7 @@ EXPERIMENTS: dict[str, str] = {
     "schedules": "experiments.schedules",
     "sparse-recovery": "experiments.sparse_recovery",
     "slow-sde-validation": "experiments.slow_sde_validation",
+    "matrix-factorization": "experiments.matrix_factorization",
 }
 
 
