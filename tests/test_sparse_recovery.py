@@ -204,3 +204,17 @@ def test_ray_executor_gives_the_same_dataset_and_retries_failed_tasks(tiny_run, 
         assert sorted(executor.map_unordered(flaky, [(i,) for i in range(3)])) == [(0, 0), (1, 1), (2, 4)]
     finally:
         executor.shutdown()
+
+
+def test_slow_records_from_a_start_off_the_manifold_are_flagged():
+    """The slow flows assume a start on Γ: a GD landing point that has not fit the data (here the
+    initialization itself) gets status not_converged instead of a silent number."""
+    from experiments import sparse_recovery as sr
+
+    config = build_config(Config, PRESETS, "default", None, TINY)
+    chunk = sr.instances(config)[:2]
+    start = np.full((2, 2 * config.d), config.init_scale)
+    out = sr.slow_chunk(config, "gd", chunk, start)
+    assert list(out["status"]) == [3, 3]
+    assert config.steps("gd") == config.steps("sgd")  # gd_steps = 0: SGD's budget
+    assert Config(gd_steps=123).steps("gd") == 123
