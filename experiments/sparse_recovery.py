@@ -1,7 +1,7 @@
 """Sparse-recovery sample complexity: label-noise SGD vs Adam on a diagonal net (Li–Wen–Lyu 2025, Fig. 2).
 
 Data: ±1 (or Gaussian) rows, κ-sparse w*, clean labels (models.sparse_regression). Model:
-w = u⊙u − v⊙v from u = v = α·1 (w₀ = 0). Training noise: fresh label noise ±δ on every label each
+w = u⊙u − v⊙v from u = v = α·1 or α·g, g ~ N(0, I) (`init`; w₀ = 0 either way). Training noise: fresh label noise ±δ on every label each
 step (full batch), so Σ = cH on Γ with c = δ²/n. A run counts as recovered when its population
 test loss ½‖w − w*‖² is below `recovery_threshold`.
 
@@ -76,6 +76,7 @@ class Config:
     optimizers: tuple[str, ...] = ("gd", "sgd", "adam")
     methods: tuple[str, ...] = ("discrete", "slow", "l1", "lhalf")
     init_scale: float = 1.0
+    init: str = "constant"
     start: str = "landing"
     label_noise: float = 1.0
     lr_sgd: float = 0.05
@@ -105,6 +106,7 @@ class Config:
         check_choices("optimizers", self.optimizers, OPTIMIZER_NAMES)
         check_choices("methods", self.methods, METHOD_NAMES)
         check_range("init_scale", self.init_scale, 0, low_open=True)
+        check_choice("init", self.init, ("constant", "gaussian"))
         check_choice("start", self.start, ("init", "landing"))
         if self.start == "landing" and self.adam_bias_correction:
             raise ConfigError("config key 'adam_bias_correction' must be false with start='landing' (v₀ is set to its fixed point c·diag H)")
@@ -234,6 +236,16 @@ def make_optimizer_factory(config: Config, optimizer: str):
     )
 
 
+def initial_theta(config: Config, chunk: list[Instance], dtype) -> jax.Array:
+    """u = v = α·1 (init = "constant") or u = v = α·g with g ~ N(0, I) drawn per instance
+    (init = "gaussian", the paper code's 0.1·g); w₀ = 0 either way."""
+    if config.init == "constant":
+        return jnp.full((len(chunk), 2 * config.d), config.init_scale, dtype)
+    base = jax.random.PRNGKey(config.seed + 2)
+    g = jnp.stack([jax.random.normal(jax.random.fold_in(jax.random.fold_in(base, i.n), i.seed), (config.d,)) for i in chunk])
+    return (config.init_scale * jnp.concatenate([g, g], axis=1)).astype(dtype)
+
+
 def run_discrete(config: Config, optimizer: str, chunk: list[Instance], data: list, theta0=None, opt_state0=None):
     """One compiled sweep of `optimizer` over the chunk's padded problems (from u = v = α·1 unless
     `theta0` is given); returns the engine's Simulation."""
@@ -247,7 +259,7 @@ def run_discrete(config: Config, optimizer: str, chunk: list[Instance], data: li
     hyper = {"learning_rate": jnp.asarray(lr * lr_scale), "eps_scale": jnp.asarray(n / config.n_max)}
     runner = _runner(config, optimizer, noise, config.steps(optimizer))
     if theta0 is None:
-        theta0 = jnp.full((len(chunk), 2 * config.d), config.init_scale, dtype)
+        theta0 = initial_theta(config, chunk, dtype)
     keys = jnp.stack([run_key(config, inst, optimizer) for inst in chunk])
     return runner(problems, jnp.asarray(theta0, dtype), keys, hyper, opt_state0)
 

@@ -126,6 +126,7 @@ def test_agreement_of_discrete_and_slow_decisions(tiny_run):
         ("colour=red", "colour"),
         ("d=ten", "'d'"),
         ("start=middle", "start"),
+        ("init=uniform", "init"),
     ],
 )
 def test_bad_config_names_the_key(override, key):
