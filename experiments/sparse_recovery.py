@@ -138,6 +138,11 @@ class Config:
     def b2(self) -> float:
         return 1.0 - self.adam_c2 * self.lr_adam**2
 
+    @property
+    def sgd_flow_steps(self) -> int:
+        """RK4 steps of the SGD flow over 4× its e-fold budget: 2c·dt = 4·sgd_efolds/steps ≤ 0.5."""
+        return max(100, math.ceil(8 * self.sgd_efolds))
+
     def noise_constant(self, n: int) -> float:
         """c = δ²/n (full-batch label noise)."""
         return self.label_noise**2 / n
@@ -322,8 +327,7 @@ def slow_flow_final(config: Config, optimizer: str, X, y, n, theta0):
         # 4× the e-fold budget in RK4 steps of 2c·dt = 4·sgd_efolds/num_steps ≤ 0.5 (100 steps at the
         # default 8 e-folds: w within 3e-5 of 400 steps, no recovery decision changed of 40)
         t1 = jnp.asarray([4 * config.sgd_slow_time(k) for k in n])
-        num_steps = max(100, math.ceil(8 * config.sgd_efolds))
-        flow = lambda b: integrate_sgd_flow_stepped(b[0], b[1], b[2], b[4], noise_scale=b[3], num_steps=num_steps)  # noqa: E731
+        flow = lambda b: integrate_sgd_flow_stepped(b[0], b[1], b[2], b[4], noise_scale=b[3], num_steps=config.sgd_flow_steps)  # noqa: E731
         res = blocked_vmap(flow, config.block_size)((X, y, theta0, c, t1))
         # the SGD flow approaches its limit exponentially: reaching t1 = 4× the budget is "ok"
         done = (res.status == CONVERGED) | (res.status == MAX_TIME)
