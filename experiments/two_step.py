@@ -56,6 +56,12 @@ class Config:
     mc_width: int = 32
     mc_seeds: int = 400
     window_widths: tuple[int, ...] = (32, 64, 128, 256, 512, 1000, 2048)
+    # Exact-GD location of the step-2 window edges (off when 0): at every width of the exact-GD
+    # runs, `edge_points` log-spaced budgets from edge/edge_span to edge·edge_span around each
+    # closed-form edge, each with the midpoint and η₁ = (s/2)(1 ± edge_offset).
+    edge_points: int = 0
+    edge_span: float = 2.0
+    edge_offset: float = 0.1
     seed: int = 0
 
     def __post_init__(self):
@@ -76,6 +82,9 @@ class Config:
         check_range("scaling_offset", self.scaling_offset, 0.0, 1.0, low_open=True, high_open=True)
         check_range("mc_width", self.mc_width, 4)
         check_range("mc_seeds", self.mc_seeds, 2)
+        check_range("edge_points", self.edge_points, 0)
+        check_range("edge_span", self.edge_span, 1.0, low_open=True)
+        check_range("edge_offset", self.edge_offset, 0.0, 1.0, low_open=True, high_open=True)
 
 
 PRESETS = {
@@ -96,6 +105,24 @@ PRESETS = {
         "scaling_widths": (256, 512),
         "mc_width": 256,
         "mc_seeds": 2000,
+    },
+    # The paper's width h = d = n = 1000, cut to ≈ 10 min on 2 shared CPU cores: 2 seeds (not 5),
+    # steps 1 and 2 only, 9-point uniform lines (not the Δ = ⌊lr_max/20⌋ grid) on 3 official
+    # budgets per depth plus one beyond the step-2 window as a negative control, no 4-/8-layer or
+    # Gaussian-init lines. Adds exact GD at h = 64 … 512, the closed-form window to h = 10⁴ and
+    # the exact-GD window edges (edge scan) at every exact-GD width.
+    "paper-reduced": {
+        "source": "official settings at h = 1000, reduced (README, two-step)",
+        "width": 1000,
+        "seeds": 2,
+        "steps": (1, 2),
+        "budgets_2layer": (27000.0, 45000.0, 63000.0, 120000.0),
+        "budgets_3layer": (30.0, 65.0, 100.0, 150.0),
+        "deep_depths": (),
+        "gaussian": False,
+        "scaling_widths": (64, 128, 256, 512),
+        "window_widths": (32, 64, 128, 256, 512, 1000, 2048, 4096, 8192, 10000),
+        "edge_points": 5,
     },
 }
 PRESETS = {name: {k: v for k, v in p.items() if k != "source"} for name, p in PRESETS.items()}
@@ -127,6 +154,59 @@ def _scaling_rows(width: int, alphas, offset: float) -> list[tuple[float, np.nda
     for a in alphas:
         s = 2 * width**a
         out.append((a, np.array([[s / 2 * (1 - offset), s / 2 * (1 + offset)], [s / 2, s / 2], [s / 2 * (1 + offset), s / 2 * (1 - offset)]])))
+    return out
+
+
+def _edge_rows(depth: int, width: int, cfg: Config) -> list[tuple[str, float, np.ndarray]]:
+    """(edge name, budget, 3×2 rates: η₁ = (s/2)(1 − o), s/2, (s/2)(1 + o)) around each finite
+    closed-form step-2 window edge (none when `edge_points` is 0)."""
+    win = T.balance_window(depth, width) if cfg.edge_points else None
+    if win is None:
+        return []
+    o, out = cfg.edge_offset, []
+    for name, edge in zip(("lower", "upper"), win):
+        if not (edge > 0 and math.isfinite(edge)):
+            continue
+        for s in edge * np.geomspace(1 / cfg.edge_span, cfg.edge_span, cfg.edge_points):
+            e1 = np.array([s / 2 * (1 - o), s / 2, s / 2 * (1 + o)])
+            out.append((name, float(s), np.stack([e1, s - e1], axis=1)))
+    return out
+
+
+def _crossing(budgets, margins, edge: str = "lower") -> float | None:
+    """Budget where `margins` (ordered by budget) changes sign, interpolated linearly in log s:
+    the first − → + change for a lower edge, the last + → − change for an upper edge (a wide
+    scan around an upper edge can also cross the lower one); None without such a change."""
+    b, m = np.asarray(budgets, float), np.asarray(margins, float)
+    order = range(len(b) - 1) if edge == "lower" else reversed(range(len(b) - 1))
+    for i in order:
+        if np.isfinite(m[i]) and np.isfinite(m[i + 1]) and (m[i] > 0) != (m[i + 1] > 0) and (m[i + 1] > 0) == (edge == "lower"):
+            x0, x1 = math.log(b[i]), math.log(b[i + 1])
+            return float(math.exp(x0 + (x1 - x0) * m[i] / (m[i] - m[i + 1])))
+    return None
+
+
+def _loglog_slope(xs, ys) -> float | None:
+    pts = [(x, y) for x, y in zip(xs, ys) if y is not None and y > 0 and math.isfinite(y)]
+    if len(pts) < 2:
+        return None
+    return float(np.polyfit(np.log([p[0] for p in pts]), np.log([p[1] for p in pts]), 1)[0])
+
+
+def window_fit(windows: list[dict]) -> dict:
+    """η ~ h^α for each step-2 window edge: least-squares slope over all widths and the local
+    slope between the two smallest and the two largest widths."""
+    out = {}
+    for depth in (2, 3):
+        rows = sorted((w["width"], w[f"window_{depth}layer"]) for w in windows if w[f"window_{depth}layer"])
+        for i, name in enumerate(("lower", "upper")):
+            hs, es = [r[0] for r in rows], [r[1][i] for r in rows]
+            out[f"depth{depth}_{name}"] = {
+                "alpha_fit": _loglog_slope(hs, es),
+                "alpha_smallest_widths": _loglog_slope(hs[:2], es[:2]),
+                "alpha_largest_widths": _loglog_slope(hs[-2:], es[-2:]),
+                "widths": [hs[0], hs[-1]] if hs else None,
+            }
     return out
 
 
@@ -191,6 +271,7 @@ def theory_part(cfg: Config) -> dict:
         "curvature_identity_holds": curvature,
         "dL_dp_step1": dldp1,
         "windows": windows,
+        "window_fit": window_fit(windows),
     }
 
 
@@ -260,7 +341,7 @@ def run(config: Config, out_dir) -> dict:
     _write_csv(out / "montecarlo.csv", mc_rows)
 
     widths = sorted(set((cfg.width,) + tuple(cfg.scaling_widths)))
-    line_rows, scaling_rows, gap_rows, verdicts = [], [], [], []
+    line_rows, scaling_rows, gap_rows, verdicts, edge_rows = [], [], [], [], []
     for depth in (2, 3):
         budgets = cfg.budgets_2layer if depth == 2 else cfg.budgets_3layer
         alphas = cfg.alphas_2layer if depth == 2 else cfg.alphas_3layer
@@ -268,8 +349,11 @@ def run(config: Config, out_dir) -> dict:
             blocks = [LN.layer_rates(_line(cfg, b, depth), b, depth) for b in budgets] if width == cfg.width else []
             scal = _scaling_rows(width, alphas, cfg.scaling_offset)
             gap = _gap_rates(depth, width)
-            rates = np.concatenate(blocks + [r for _, r in scal] + [gap])
-            mean, se = run_rows(cfg, depth, width, "orthogonal", rates, nsteps)
+            edges = _edge_rows(depth, width, cfg)  # empty unless edge_points > 0: rows go last
+            rates = np.concatenate(blocks + [r for _, r in scal] + [gap] + [r for _, _, r in edges])
+            L = LN.seeds_test_losses(cfg.seed, cfg.seeds, rates, depth=depth, width=width, init="orthogonal", num_steps=nsteps)
+            mean = L.mean(0)
+            se = L.std(0, ddof=1) / math.sqrt(L.shape[0]) if L.shape[0] > 1 else np.zeros_like(L[0])
             pos = 0
             for b, blk in zip(budgets, blocks):
                 m, e = mean[pos : pos + len(blk)], se[pos : pos + len(blk)]
@@ -301,6 +385,20 @@ def run(config: Config, out_dir) -> dict:
                 th = float(_theory(depth, step, gap, width)[0])
                 gap_rows.append({"depth": depth, "width": width, "eta_each": float(gap[0, 0]), "step": step,
                                  "gd_mean": float(g[step]), "closed_form": th, "relative_gap": float(g[step] / th - 1)})
+            pos += 1
+            win_k2 = T.balance_window(depth, width) if edges else None
+            for name, s, r in edges:
+                # curvature proxy at step 2: mean of the two neighbours minus the midpoint (> 0:
+                # equal rates win locally), paired over seeds (common random numbers)
+                per_seed = 0.5 * (L[:, pos, 2] + L[:, pos + 2, 2]) - L[:, pos + 1, 2]
+                pos += 3
+                th = _theory(depth, 2, r, width)
+                edge_rows.append({"depth": depth, "width": width, "edge": name, "budget": s,
+                                  "gd_margin": float(per_seed.mean()),
+                                  "gd_margin_se": float(per_seed.std(ddof=1) / math.sqrt(len(per_seed))) if len(per_seed) > 1 else 0.0,
+                                  "gd_loss_mid": float(mean[pos - 2, 2]),
+                                  "surrogate_margin": float(0.5 * (th[0] + th[2]) - th[1]),
+                                  "inside_window": bool(win_k2[0] < s < win_k2[1])})
 
     # deep nets and the Gaussian variant: exact GD only
     other = [(d, "orthogonal", cfg.budgets_deep) for d in cfg.deep_depths]
@@ -325,6 +423,28 @@ def run(config: Config, out_dir) -> dict:
     _write_csv(out / "lines.csv", line_rows)
     _write_csv(out / "scaling.csv", scaling_rows)
     _write_csv(out / "gap.csv", gap_rows)
+    _write_csv(out / "edges.csv", edge_rows)
+    gd_edges = []
+    for depth, width, name in sorted({(r["depth"], r["width"], r["edge"]) for r in edge_rows}):
+        sel = sorted((r for r in edge_rows if (r["depth"], r["width"], r["edge"]) == (depth, width, name)), key=lambda r: r["budget"])
+        b = [r["budget"] for r in sel]
+        win = T.balance_window(depth, width)
+        gd_edges.append({"depth": depth, "width": width, "edge": name,
+                         "closed_form_edge": win[0 if name == "lower" else 1],
+                         "surrogate_offset_edge": _crossing(b, [r["surrogate_margin"] for r in sel], name),
+                         "gd_edge": _crossing(b, [r["gd_margin"] for r in sel], name),
+                         "gd_margin_signs": "".join("+" if r["gd_margin"] > 0 else "-" for r in sel),
+                         "budget_range": [b[0], b[-1]]})
+    gd_edge_fit = {}
+    for depth in (2, 3):
+        for name in ("lower", "upper"):
+            sel = [e for e in gd_edges if e["depth"] == depth and e["edge"] == name]
+            if sel:
+                gd_edge_fit[f"depth{depth}_{name}"] = {
+                    "alpha_gd": _loglog_slope([e["width"] for e in sel], [e["gd_edge"] for e in sel]),
+                    "alpha_closed_form_same_widths": _loglog_slope([e["width"] for e in sel], [e["closed_form_edge"] for e in sel]),
+                    "widths_with_gd_edge": [e["width"] for e in sel if e["gd_edge"] is not None],
+                }
 
     gap_slopes = {}
     for depth in (2, 3):
@@ -342,12 +462,15 @@ def run(config: Config, out_dir) -> dict:
         "line_verdicts": verdicts,
         "scaling": scaling_rows,
         "scaling_agreement_gd_vs_theory": float(np.mean([r["gd_balanced_wins"] == r["surrogate_balanced_wins"] for r in scaling_rows])) if scaling_rows else None,
+        "window_fit": theory["window_fit"],
+        "gd_window_edges": gd_edges,
+        "gd_window_edge_fit": gd_edge_fit,
     }
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, default=str))
     try:
         from figures import linear_nets as F
 
-        summary["figures"] = [str(p) for p in F.plot_all(line_rows, scaling_rows, gap_rows, theory["windows"], out)]
+        summary["figures"] = [str(p) for p in F.plot_all(line_rows, scaling_rows, gap_rows, theory["windows"], out, edges=gd_edges)]
     except ImportError as err:  # matplotlib missing: results still written
         summary["figures"] = f"skipped: {err}"
     wall = time.perf_counter() - t0
@@ -361,6 +484,9 @@ def run(config: Config, out_dir) -> dict:
         "step1_equal_is_argmax": {f"d{v['depth']}_{v['init']}_b{v['budget']:g}": v["gd"]["equal_is_argmax"] for v in verdicts if v["step"] == 1},
         "step2_equal_is_argmin": {f"d{v['depth']}_{v['init']}_b{v['budget']:g}": (v["gd"]["equal_is_argmin"], v["inside_step2_window"]) for v in verdicts if v["step"] == 2},
         "scaling_agreement_gd_vs_theory": summary["scaling_agreement_gd_vs_theory"],
+        "window_fit": {k: v["alpha_fit"] for k, v in theory["window_fit"].items()},
+        "gd_window_edges": {f"d{e['depth']}_h{e['width']}_{e['edge']}": (e["closed_form_edge"], e["gd_edge"]) for e in gd_edges},
+        "gd_window_edge_fit": gd_edge_fit,
         "wall_time_s": round(wall, 1),
         "out_dir": str(out),
     }

@@ -53,8 +53,9 @@ def plot_lines(rows: list[dict], depth: int, init: str, path: Path) -> Path | No
     return path
 
 
-def plot_window(windows: list[dict], scaling: list[dict], path: Path) -> Path:
-    """Step-2 balance window edges vs width (theory) with the exact-GD verdicts at s = 2h^α."""
+def plot_window(windows: list[dict], scaling: list[dict], path: Path, edges: list[dict] | None = None) -> Path:
+    """Step-2 balance window edges vs width (theory) with the exact-GD verdicts at s = 2h^α and,
+    when given, the window edges located with exact GD (`edges`, diamonds)."""
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
     for ax, depth in zip(axes, (2, 3)):
         key = f"window_{depth}layer"
@@ -65,6 +66,9 @@ def plot_window(windows: list[dict], scaling: list[dict], path: Path) -> Path:
         ax.plot(ws, lo, "C0-", ws, hi, "C0-")
         for r in _select(scaling, depth=depth):
             ax.plot(r["width"], r["budget"], "o" if r["gd_balanced_wins"] else "x", color="C2" if r["gd_balanced_wins"] else "C3", ms=6)
+        gd = [e for e in (edges or []) if e["depth"] == depth and e["gd_edge"] is not None]
+        if gd:
+            ax.plot([e["width"] for e in gd], [e["gd_edge"] for e in gd], "D", color="k", ms=4, mfc="none", label="exact-GD edge")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("width h")
@@ -97,13 +101,13 @@ def plot_gap(gap_rows: list[dict], path: Path) -> Path:
     return path
 
 
-def plot_all(line_rows, scaling_rows, gap_rows, windows, out_dir) -> list[Path]:
+def plot_all(line_rows, scaling_rows, gap_rows, windows, out_dir, edges=None) -> list[Path]:
     out = Path(out_dir)
     paths = []
     for depth, init in sorted({(r["depth"], r["init"]) for r in line_rows}):
         p = plot_lines(line_rows, depth, init, out / f"lines_{depth}layer_{init}.png")
         if p:
             paths.append(p)
-    paths.append(plot_window(windows, scaling_rows, out / "window_vs_width.png"))
+    paths.append(plot_window(windows, scaling_rows, out / "window_vs_width.png", edges))
     paths.append(plot_gap(gap_rows, out / "surrogate_gap.png"))
     return paths
