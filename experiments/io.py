@@ -30,6 +30,12 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def write_netcdf(path: Path, dataset) -> Path:
+    """An xarray Dataset to netCDF (through scipy: no C library needed), atomically."""
+    atomic_write_bytes(Path(path), dataset.to_netcdf(engine="scipy"))
+    return Path(path)
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
 

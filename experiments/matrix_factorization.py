@@ -48,7 +48,7 @@ import numpy as np
 
 import models  # noqa: F401  (float64 mode)
 from experiments.config import ConfigError, check_choice, check_range
-from experiments.io import atomic_write_bytes, atomic_write_text, write_manifest
+from experiments.io import atomic_write_text, write_manifest, write_netcdf
 from models import DeepLinearNet, SquaredLossProblem, matrix_sensing_data
 from sde import manifold as mf
 from sde import slow
@@ -397,13 +397,7 @@ def run(config: Config, out_dir: Path) -> dict:
     atomic_write_text(out_dir / "results.json", json.dumps(
         {"config": asdict(config), "summary": summary, "curves": curves}, indent=2, default=str))
     files = [out_dir / "results.json"]
-    try:
-        ds = to_dataset(config, results)
-    except ImportError:  # xarray is optional: results.json holds everything
-        ds = None
-    if ds is not None:
-        atomic_write_bytes(out_dir / "results.nc", ds.to_netcdf(engine="scipy"))
-        files.append(out_dir / "results.nc")
+    files.append(write_netcdf(out_dir / "results.nc", to_dataset(config, results)))
     try:
         from figures.matrix_factorization import plot_sharpness_vs_slow_time
 

@@ -49,7 +49,7 @@ import numpy as np
 
 import models  # noqa: F401  (float64 mode)
 from experiments.config import ConfigError, check_choice, check_choices, check_range
-from experiments.io import atomic_write_bytes, atomic_write_text, write_manifest
+from experiments.io import atomic_write_text, write_manifest, write_netcdf
 from models import DiagonalNet, ProductToy, SquaredLossProblem
 from sde import slow
 from sde.discrete import AdaptiveState, adaptive, sgd
@@ -449,13 +449,7 @@ def run(config: Config, out_dir: Path) -> dict:
                "records": records, "slopes": fitted, "slopes_raw": summary["slopes_raw"]}
     atomic_write_text(out_dir / "results.json", json.dumps(results, indent=2, default=list))
     files = [out_dir / "results.json"]
-    try:
-        ds = to_dataset(config, records)
-    except ImportError:  # xarray is optional: results.json holds everything
-        ds = None
-    if ds is not None:
-        atomic_write_bytes(out_dir / "results.nc", ds.to_netcdf(engine="scipy"))
-        files.append(out_dir / "results.nc")
+    files.append(write_netcdf(out_dir / "results.nc", to_dataset(config, records)))
     files.append(plot_error_vs_eta(records, fitted, out_dir))
     summary["files"] = [str(f) for f in files]
     write_manifest(out_dir, config, wall_time_s=time.perf_counter() - t0, extra={"summary": summary})

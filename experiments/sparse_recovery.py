@@ -542,14 +542,14 @@ def agreement(ds, optimizer: str) -> tuple[float, int]:
 def run(config: Config, out_dir: Path, executor=None) -> dict:
     """The sweep (on `executor`, default all local devices), the dataset, the figure, the manifest."""
     from experiments.executors import LocalExecutor
-    from experiments.io import atomic_write_bytes
+    from experiments.io import write_netcdf
     from figures.sparse_recovery import plot_sparse_recovery
 
     t0 = time.perf_counter()
     executor = executor if executor is not None else LocalExecutor()
     records = sweep(config, out_dir, executor=executor)
     ds = to_dataset(config, records)
-    atomic_write_bytes(Path(out_dir) / "results.nc", ds.to_netcdf(engine="scipy"))
+    write_netcdf(Path(out_dir) / "results.nc", ds)
     figs = plot_sparse_recovery(ds, Path(out_dir), title=f"d={config.d}, κ={config.kappa}, {config.design} design, {config.magnitudes} magnitudes")
     summary = {"records": int(ds.sizes["record"]), "figure": [str(f) for f in figs]}
     for opt in config.optimizers:
