@@ -217,5 +217,5 @@ def test_slow_records_from_a_start_off_the_manifold_are_flagged():
     start = np.full((2, 2 * config.d), config.init_scale)
     out = sr.slow_chunk(config, "gd", chunk, start)
     assert list(out["status"]) == [3, 3]
-    assert config.steps("gd") == config.steps("sgd")  # gd_steps = 0: SGD's budget
-    assert Config(gd_steps=123).steps("gd") == 123
+    assert Config().steps("gd") == Config().steps("sgd")  # gd_steps = 0: SGD's budget
+    assert Config(gd_steps=123).steps("gd") == 123 and config.steps("gd") == PRESETS["default"]["gd_steps"]
