@@ -61,6 +61,8 @@ DESCRIPTION = "Sample complexity of sparse recovery: label-noise SGD vs Adam on 
 OPTIMIZER_NAMES = ("gd", "sgd", "adam", "adame")
 METHOD_NAMES = ("discrete", "slow", "l1", "lhalf")
 FIELDS = ("test_loss", "w_error", "trace_hessian", "trace_sqrt_diag_hessian", "train_loss", "steps", "status")
+# hyperparameters that `sweep_key` may vary (one run directory, one dataset, a column per record)
+SWEEPABLE = ("lr_sgd", "lr_adam", "b1", "adam_c2", "eps", "adame_lambda", "label_noise", "init_scale")
 LANDING_TOLERANCE = 1e-8  # relative train loss ‖Xw − y‖²/‖y‖² below which GD has landed on Γ
 STATUS_NAMES = {0: "ok", 1: "diverged", 2: "nonfinite", 3: "not_converged", 4: "failed"}
 
@@ -94,6 +96,8 @@ class Config:
     block_size: int = 8
     dtype: str = "float32"
     seed: int = 0
+    sweep_key: str = ""
+    sweep_values: tuple[float, ...] = ()
 
     def __post_init__(self):
         check_range("d", self.d, 1)
@@ -126,6 +130,12 @@ class Config:
         check_range("chunk_size", self.chunk_size, 1)
         check_range("block_size", self.block_size, 1)
         check_choice("dtype", self.dtype, ("float32", "float64"))
+        if self.sweep_key or self.sweep_values:
+            check_choice("sweep_key", self.sweep_key, SWEEPABLE)
+            if not self.sweep_values or len(set(self.sweep_values)) != len(self.sweep_values):
+                raise ConfigError(f"config key 'sweep_values' must list distinct values of {self.sweep_key!r}, got {self.sweep_values}")
+            for value in self.sweep_values:  # each variant validates itself, naming the swept key
+                variant(self, value)
         if self.label_noise == 0 and "sgd" in self.optimizers:
             raise ConfigError("config key 'label_noise' must be > 0 for the label-noise optimizer 'sgd'")
 
@@ -181,6 +191,18 @@ PRESETS: dict[str, dict] = {
         lr_sgd=0.002, gd_steps=2000,
     ),
 }
+
+
+def variant(config: Config, value: float) -> Config:
+    """The config with `sweep_key` set to `value` (and no sweep of its own)."""
+    return dataclasses.replace(config, **{config.sweep_key: type(getattr(config, config.sweep_key))(value)}, sweep_key="", sweep_values=())
+
+
+def variants(config: Config) -> list[tuple[float | None, Config]]:
+    """(swept value, config) for every point of the hyperparameter sweep; [(None, config)] without one."""
+    if not config.sweep_key:
+        return [(None, config)]
+    return [(v, variant(config, v)) for v in config.sweep_values]
 
 
 @dataclass(frozen=True)
@@ -447,51 +469,65 @@ def chunk_task(config: Config, optimizer: str, method: str, chunk: list[Instance
 
 
 def sweep(config: Config, out_dir: Path, progress=sys.stderr, executor=None) -> list[dict]:
-    """Compute every (task, chunk) not yet on disk, on `executor` (default: all local devices);
-    store each chunk as soon as it is finished; return the records in a fixed order."""
+    """Compute every (variant, task, chunk) not yet on disk, on `executor` (default: all local
+    devices); store each chunk as soon as it is finished; return the records in a fixed order.
+
+    Each point of a hyperparameter sweep (`sweep_key`, `sweep_values`) is a variant config with its
+    own chunk folder (keyed by its settings, so a plain run with the same value shares it); all
+    variants' chunks go to the executor together, and each record carries its swept value."""
     from experiments.executors import LocalExecutor
     from experiments.progress import Progress
 
     executor = executor if executor is not None else LocalExecutor()
-    store = ChunkStore(Path(out_dir) / "chunks" / config_fingerprint(config))
+    points = variants(config)
+    stores = [ChunkStore(Path(out_dir) / "chunks" / config_fingerprint(cfg)) for _, cfg in points]
     insts = instances(config)
     chunks = [insts[i : i + config.chunk_size] for i in range(0, len(insts), config.chunk_size)]
-    work = [(opt, meth, ci) for opt, meth in tasks(config) for ci in range(len(chunks))]
+    work = [(vi, opt, meth, ci) for vi in range(len(points)) for opt, meth in tasks(config) for ci in range(len(chunks))]
     key = lambda opt, meth, ci: f"{meth}-{opt}-size{config.chunk_size}-{ci:05d}"  # noqa: E731
+    landing_key = lambda ci: f"landing-size{config.chunk_size}-{ci:05d}"  # noqa: E731
     results = {}
-    for opt, meth, ci in work:
-        arrays = store.load(key(opt, meth, ci))
+    for vi, opt, meth, ci in work:
+        arrays = stores[vi].load(key(opt, meth, ci))
         if _matches(arrays, chunks[ci]):
-            results[(opt, meth, ci)] = arrays
+            results[(vi, opt, meth, ci)] = arrays
     todo = [w for w in work if w not in results]
     # stage 1: the GD landing points the pending tasks start from
+    needed = sorted({(vi, ci) for vi, opt, meth, ci in todo if needs_landing(points[vi][1], opt, meth)})
     landings = {}
-    for ci in sorted({ci for opt, meth, ci in todo if needs_landing(config, opt, meth)}):
-        arrays = store.load(f"landing-size{config.chunk_size}-{ci:05d}")
+    for vi, ci in needed:
+        arrays = stores[vi].load(landing_key(ci))
         if _matches(arrays, chunks[ci]):
-            landings[ci] = arrays["theta"]
-    missing = sorted({ci for opt, meth, ci in todo if needs_landing(config, opt, meth)} - set(landings))
+            landings[(vi, ci)] = arrays["theta"]
+    missing = [w for w in needed if w not in landings]
     bar = Progress(len(work) + len(missing), initial=len(results), stream=progress, label=f"sparse-recovery on {_describe(executor)}")
-    for j, arrays in executor.map_unordered(landing_task, [(config, chunks[ci]) for ci in missing]):
-        store.save(f"landing-size{config.chunk_size}-{missing[j]:05d}", arrays)
-        landings[missing[j]] = arrays["theta"]
-        bar.update(f"landing chunk {missing[j]}")
-    # stage 2: every pending (optimizer, method, chunk)
-    items = [(config, opt, meth, chunks[ci], landings.get(ci)) for opt, meth, ci in todo]
+    for j, arrays in executor.map_unordered(landing_task, [(points[vi][1], chunks[ci]) for vi, ci in missing]):
+        vi, ci = missing[j]
+        stores[vi].save(landing_key(ci), arrays)
+        landings[(vi, ci)] = arrays["theta"]
+        bar.update(f"landing chunk {ci}" + _point_label(config, points[vi][0]))
+    # stage 2: every pending (variant, optimizer, method, chunk)
+    items = [(points[vi][1], opt, meth, chunks[ci], landings.get((vi, ci))) for vi, opt, meth, ci in todo]
     for j, arrays in executor.map_unordered(chunk_task, items):
-        opt, meth, ci = todo[j]
-        store.save(key(opt, meth, ci), arrays)
+        vi, opt, meth, ci = todo[j]
+        stores[vi].save(key(opt, meth, ci), arrays)
         results[todo[j]] = arrays
-        bar.update(f"{meth} {opt} chunk {ci}")
+        bar.update(f"{meth} {opt} chunk {ci}" + _point_label(config, points[vi][0]))
     bar.close()
     records = []
-    for opt, meth, ci in work:
-        arrays = results[(opt, meth, ci)]
+    for vi, opt, meth, ci in work:
+        arrays = results[(vi, opt, meth, ci)]
         for i in range(len(chunks[ci])):
             rec = {"optimizer": opt, "method": meth, "n": int(arrays["n"][i]), "seed": int(arrays["seed"][i])}
+            if config.sweep_key:
+                rec[config.sweep_key] = float(points[vi][0])
             rec.update({k: arrays[k][i].item() for k in FIELDS})
             records.append(rec)
     return records
+
+
+def _point_label(config: Config, value) -> str:
+    return f" ({config.sweep_key}={value:g})" if config.sweep_key else ""
 
 
 def _describe(executor) -> str:
@@ -523,14 +559,20 @@ def to_dataset(config: Config, records: list[dict]):
         },
         attrs={"recovery_threshold": config.recovery_threshold, "experiment": "sparse-recovery"},
     )
+    if config.sweep_key:
+        ds[config.sweep_key] = ("record", np.asarray(columns[config.sweep_key], np.float64))
+        ds.attrs["sweep_key"] = config.sweep_key
     return ds
 
 
 def agreement(ds, optimizer: str) -> tuple[float, int]:
-    """Share of (n, seed) instances where `discrete` and `slow` make the same recovery decision."""
+    """Share of (n, seed[, swept value]) instances where `discrete` and `slow` make the same
+    recovery decision."""
+    swept = ds[ds.attrs["sweep_key"]].values if "sweep_key" in ds.attrs else np.zeros(ds.sizes["record"])
+
     def decisions(method):
-        sel = (ds.optimizer == optimizer) & (ds.method == method)
-        return {(int(n), int(s)): int(r) for n, s, r in zip(ds.n.values[sel], ds.seed.values[sel], ds.recovered.values[sel])}
+        sel = ((ds.optimizer == optimizer) & (ds.method == method)).values
+        return {(int(n), int(s), float(v)): int(r) for n, s, v, r in zip(ds.n.values[sel], ds.seed.values[sel], swept[sel], ds.recovered.values[sel])}
 
     a, b = decisions("discrete"), decisions("slow")
     common = sorted(set(a) & set(b))
@@ -557,9 +599,12 @@ def run(config: Config, out_dir: Path, executor=None) -> dict:
         if count:
             summary[f"agreement_discrete_slow_{opt}"] = {"share": share, "instances": count}
     rates = {}
-    for opt, meth in tasks(config):
-        sel = (ds.optimizer == opt) & (ds.method == meth)
-        rates[f"{opt}/{meth}"] = {int(n): float(ds.recovered.values[sel][ds.n.values[sel] == n].mean()) for n in config.n}
+    for value, _ in variants(config):
+        for opt, meth in tasks(config):
+            sel = ((ds.optimizer == opt) & (ds.method == meth)).values
+            if value is not None:
+                sel &= ds[config.sweep_key].values == value
+            rates[f"{opt}/{meth}" + _point_label(config, value)] = {int(n): float(ds.recovered.values[sel][ds.n.values[sel] == n].mean()) for n in config.n}
     summary["success_rate"] = rates
     write_manifest(out_dir, config, wall_time_s=time.perf_counter() - t0, extra={"seeds": list(range(config.seeds)), "executor": _describe(executor), "summary": summary})
     return summary

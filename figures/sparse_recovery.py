@@ -1,5 +1,5 @@
-"""Success rate and median test loss against n, one curve per (optimizer, method), with
-Wilson-score 95 % binomial confidence bands."""
+"""Success rate and median test loss against n, one curve per (optimizer, method[, swept
+hyperparameter value, shaded from dark to light]), with Wilson-score 95 % binomial confidence bands."""
 
 from __future__ import annotations
 
@@ -24,18 +24,25 @@ def wilson_interval(successes: np.ndarray, trials: np.ndarray, z: float = 1.96) 
 
 def plot_sparse_recovery(ds, out_dir: Path, title: str = "") -> list[Path]:
     fig, (ax_rate, ax_loss) = plt.subplots(1, 2, figsize=(11, 4.2))
-    pairs = sorted({(str(o), str(m)) for o, m in zip(ds.optimizer.values, ds.method.values)})
-    for opt, meth in pairs:
+    key = ds.attrs.get("sweep_key")
+    swept = ds[key].values if key else np.full(ds.sizes["record"], np.nan)
+    values = sorted(set(swept[~np.isnan(swept)])) if key else [np.nan]
+    shades = {v: 1.0 - 0.6 * i / max(len(values) - 1, 1) for i, v in enumerate(values)}  # swept value → alpha
+    groups = sorted({(str(o), str(m), float(v)) for o, m, v in zip(ds.optimizer.values, ds.method.values, swept)})
+    for opt, meth, value in groups:
         sel = (ds.optimizer.values == opt) & (ds.method.values == meth)
+        if key:
+            sel &= swept == value
         ns = np.unique(ds.n.values[sel])
         succ = np.array([ds.recovered.values[sel][ds.n.values[sel] == n].sum() for n in ns], float)
         tot = np.array([(ds.n.values[sel] == n).sum() for n in ns], float)
         med = np.array([np.median(ds.test_loss.values[sel][ds.n.values[sel] == n]) for n in ns])
         lo, hi = wilson_interval(succ, tot)
-        label = f"{opt} ({meth})"
-        kw = dict(color=COLOR.get(opt, "k"), linestyle=STYLE.get(meth, "-"), marker="o" if meth == "discrete" else None)
+        label = f"{opt} ({meth})" + (f" {key}={value:g}" if key else "")
+        kw = dict(color=COLOR.get(opt, "k"), linestyle=STYLE.get(meth, "-"), marker="o" if meth == "discrete" else None,
+                  alpha=shades.get(value, 1.0) if key else 1.0)
         ax_rate.plot(ns, succ / tot, label=label, **kw)
-        ax_rate.fill_between(ns, lo, hi, color=COLOR.get(opt, "k"), alpha=0.12)
+        ax_rate.fill_between(ns, lo, hi, color=COLOR.get(opt, "k"), alpha=0.12 if not key else 0.05)
         ax_loss.plot(ns, med, label=label, **kw)
     ax_rate.set(xlabel="n (training samples)", ylabel="success rate", ylim=(-0.03, 1.03), title="recovered (test loss < threshold)")
     ax_loss.set(xlabel="n (training samples)", ylabel="median test loss ½‖w − w*‖²", yscale="log", title="median test loss")

@@ -219,3 +219,23 @@ def test_slow_records_from_a_start_off_the_manifold_are_flagged():
     assert list(out["status"]) == [3, 3]
     assert Config().steps("gd") == Config().steps("sgd")  # gd_steps = 0: SGD's budget
     assert Config(gd_steps=123).steps("gd") == 123 and config.steps("gd") == PRESETS["default"]["gd_steps"]
+
+
+def test_hyperparameter_sweep_records_equal_plain_runs(tiny_run, tmp_path):
+    """`sweep_key`/`sweep_values`: one dataset with a column for the swept value, whose records are
+    bitwise those of a plain run at that value."""
+    _, reference = tiny_run
+    ds = run_cli(tmp_path / "sweep", ["optimizers=adam", "methods=discrete", "sweep_key=lr_adam", "sweep_values=[0.02,0.04]"])
+    assert ds.attrs["sweep_key"] == "lr_adam" and sorted(set(ds.lr_adam.values)) == [0.02, 0.04]
+    mine = ds.isel(record=np.flatnonzero(ds.lr_adam.values == 0.02))
+    theirs = reference.isel(record=np.flatnonzero((reference.optimizer.values == "adam") & (reference.method.values == "discrete")))
+    for field in ("n", "seed", "test_loss", "trace_hessian", "steps", "status"):
+        np.testing.assert_array_equal(mine[field].values, theirs[field].values)
+    faster = ds.isel(record=np.flatnonzero(ds.lr_adam.values == 0.04))
+    assert int(faster.steps.values[0]) * 4 == pytest.approx(int(mine.steps.values[0]), abs=4)  # budget ∝ 1/η²
+    with pytest.raises(ConfigError, match="lr_adam"):
+        build_config(Config, PRESETS, "default", None, ["sweep_key=lr_adam", "sweep_values=[0.01,-1]"])
+    with pytest.raises(ConfigError, match="sweep_key"):
+        build_config(Config, PRESETS, "default", None, ["sweep_key=colour", "sweep_values=[1]"])
+    with pytest.raises(ConfigError, match="sweep_values"):
+        build_config(Config, PRESETS, "default", None, ["sweep_key=b1"])
