@@ -78,7 +78,7 @@ def flow_cost(config: sr.Config, block: int = 8, reps: int = 20) -> dict:
             jax.block_until_ready(r)
             best = min(best, (time.perf_counter() - t0) / reps)
         out[name] = 1e6 * best / block
-    evals = 4 * 400  # RK4 stages × steps of `integrate_sgd_flow_stepped` in the experiment
+    evals = 4 * config.sgd_flow_steps  # RK4 stages × steps of `integrate_sgd_flow_stepped` in the experiment
     flow_us = evals * out["velocity (Gram + eigh + 3 matvecs)"]
     step_us = out["discrete step (f32, for reference)"]
     print(f"per instance (block of {block}, n={n}, d={d}; dispatch of one jitted call included): "
@@ -90,9 +90,9 @@ def flow_cost(config: sr.Config, block: int = 8, reps: int = 20) -> dict:
 
 
 def fewer_rk4_steps(config: sr.Config, chunk, landing, steps=(100, 50)) -> dict:
-    """The experiment's SGD flow (`integrate_sgd_flow_stepped`, 400 RK4 steps to 4× the e-fold
-    budget) against the same call with fewer RK4 steps: wall time (compiled), max |Δw| and the
-    share of recovery decisions unchanged. Evidence for a cheaper flow; the lab is not changed."""
+    """The SGD flow (`integrate_sgd_flow_stepped` to 4× the e-fold budget) with 400 RK4 steps (the
+    experiment's count until 2026-11-23) against fewer: wall time (compiled), max |Δw| and the share
+    of recovery decisions unchanged — the evidence for the experiment's `Config.sgd_flow_steps`."""
     import math
 
     import jax.numpy as jnp
