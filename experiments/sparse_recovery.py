@@ -63,6 +63,7 @@ METHOD_NAMES = ("discrete", "slow", "l1", "lhalf")
 FIELDS = ("test_loss", "w_error", "trace_hessian", "trace_sqrt_diag_hessian", "train_loss", "steps", "status")
 # hyperparameters that `sweep_key` may vary (one run directory, one dataset, a column per record)
 SWEEPABLE = ("lr_sgd", "lr_adam", "b1", "adam_c2", "eps", "adame_lambda", "label_noise", "init_scale")
+FIT_TOLERANCE = 0.5  # a discrete run whose final train loss exceeds this share of the loss at w = 0 has not fit
 LANDING_TOLERANCE = 1e-8  # relative train loss ‖Xw − y‖²/‖y‖² below which GD has landed on Γ
 STATUS_NAMES = {0: "ok", 1: "diverged", 2: "nonfinite", 3: "not_converged", 4: "failed"}
 
@@ -310,7 +311,11 @@ def discrete_chunk(config: Config, optimizer: str, chunk: list[Instance], landin
             opt_state0 = jax.vmap(make_optimizer_factory(config, optimizer)(1.0, 1.0).init)(theta0)._replace(v=v0.astype(dtype))
     sim = run_discrete(config, optimizer, chunk, data, theta0, opt_state0)
     w_star = [d.w_star for d in data]
-    return summarize(config, sim.theta, w_star, [d.X for d in data], [d.y for d in data], config.steps(optimizer), sim.status)
+    out = summarize(config, sim.theta, w_star, [d.X for d in data], [d.y for d in data], config.steps(optimizer), sim.status)
+    # a run that stays finite but has not fit the data (e.g. AdamE with λ > ½ at ε = 0) is flagged
+    zero_loss = np.asarray([0.5 * float(jnp.mean(d.y**2)) for d in data])
+    out["status"] = np.where((out["status"] == 0) & (out["train_loss"] > FIT_TOLERANCE * zero_loss), 3, out["status"])
+    return out
 
 
 _RUNNERS: dict = {}
