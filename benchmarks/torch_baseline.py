@@ -42,6 +42,32 @@ TORCH_THREADS = 1
 `d1000` also prints the default-thread figure."""
 
 
+def torch_step(X, y, optimizer: str, *, lr: float, delta: float, alpha: float, b1: float, b2: float, eps: float, gen):
+    """One plain-PyTorch step of label-noise GD ("sgd") or Adam without bias correction on the
+    diagonal net from u = v = α·1, as a closure over its state (what a user's loop body does)."""
+    import torch
+
+    n, d = X.shape
+    state = {"u": torch.full((d,), alpha), "v": torch.full((d,), alpha),
+             "m_u": torch.zeros(d), "m_v": torch.zeros(d), "s_u": torch.zeros(d), "s_v": torch.zeros(d)}
+
+    def one_step():
+        u, v = state["u"], state["v"]
+        eps_lab = (torch.randint(0, 2, (n,), generator=gen) * 2 - 1).to(torch.float32) * delta
+        r = X @ (u * u - v * v) - (y + eps_lab)
+        g = X.T @ r / n
+        gu, gv = 2 * u * g, -2 * v * g
+        if optimizer == "sgd":
+            state["u"], state["v"] = u - lr * gu, v - lr * gv
+        else:
+            state["m_u"], state["m_v"] = b1 * state["m_u"] + (1 - b1) * gu, b1 * state["m_v"] + (1 - b1) * gv
+            state["s_u"], state["s_v"] = b2 * state["s_u"] + (1 - b2) * gu * gu, b2 * state["s_v"] + (1 - b2) * gv * gv
+            state["u"] = u - lr * state["m_u"] / (state["s_u"].sqrt() + eps)
+            state["v"] = v - lr * state["m_v"] / (state["s_v"].sqrt() + eps)
+
+    return one_step
+
+
 def torch_seconds_per_step(optimizer: str, d: int, n: int, steps: int = 300, delta: float = 0.5,
                            threads: int | None = TORCH_THREADS) -> float:
     import torch
@@ -52,25 +78,7 @@ def torch_seconds_per_step(optimizer: str, d: int, n: int, steps: int = 300, del
     gen = torch.Generator().manual_seed(0)
     X = (torch.randint(0, 2, (n, d), generator=gen) * 2 - 1).to(torch.float32)
     y = X[:, :10].sum(dim=1)
-    u = torch.full((d,), 0.3)
-    v = torch.full((d,), 0.3)
-    m_u, m_v = torch.zeros(d), torch.zeros(d)
-    s_u, s_v = torch.zeros(d), torch.zeros(d)
-    lr, b1, b2 = (0.01, 0.9, 0.999)
-
-    def one_step():
-        nonlocal u, v, m_u, m_v, s_u, s_v
-        eps_lab = (torch.randint(0, 2, (n,), generator=gen) * 2 - 1).to(torch.float32) * delta
-        r = X @ (u * u - v * v) - (y + eps_lab)
-        g = X.T @ r / n
-        gu, gv = 2 * u * g, -2 * v * g
-        if optimizer == "sgd":
-            u, v = u - lr * gu, v - lr * gv
-        else:
-            m_u, m_v = b1 * m_u + (1 - b1) * gu, b1 * m_v + (1 - b1) * gv
-            s_u, s_v = b2 * s_u + (1 - b2) * gu * gu, b2 * s_v + (1 - b2) * gv * gv
-            u = u - lr * m_u / (s_u.sqrt() + 1e-8)
-            v = v - lr * m_v / (s_v.sqrt() + 1e-8)
+    one_step = torch_step(X, y, optimizer, lr=0.01, delta=delta, alpha=0.3, b1=0.9, b2=0.999, eps=1e-8, gen=gen)
 
     for _ in range(20):
         one_step()
@@ -129,22 +137,10 @@ def torch_run_seconds(X, y, optimizer: str, steps: int, lr: float, delta: float,
     gen = torch.Generator().manual_seed(seed)
     X = torch.as_tensor(np.array(X), dtype=torch.float32)
     y = torch.as_tensor(np.array(y), dtype=torch.float32)
-    n, d = X.shape
-    u, v = torch.full((d,), alpha), torch.full((d,), alpha)
-    m_u, m_v, s_u, s_v = torch.zeros(d), torch.zeros(d), torch.zeros(d), torch.zeros(d)
+    one_step = torch_step(X, y, optimizer, lr=lr, delta=delta, alpha=alpha, b1=b1, b2=b2, eps=eps, gen=gen)
     t0 = time.perf_counter()
     for _ in range(steps):
-        eps_lab = (torch.randint(0, 2, (n,), generator=gen) * 2 - 1).to(torch.float32) * delta
-        r = X @ (u * u - v * v) - (y + eps_lab)
-        g = X.T @ r / n
-        gu, gv = 2 * u * g, -2 * v * g
-        if optimizer == "sgd":
-            u, v = u - lr * gu, v - lr * gv
-        else:
-            m_u, m_v = b1 * m_u + (1 - b1) * gu, b1 * m_v + (1 - b1) * gv
-            s_u, s_v = b2 * s_u + (1 - b2) * gu * gu, b2 * s_v + (1 - b2) * gv * gv
-            u = u - lr * m_u / (s_u.sqrt() + eps)
-            v = v - lr * m_v / (s_v.sqrt() + eps)
+        one_step()
     elapsed = time.perf_counter() - t0
     torch.set_num_threads(previous)
     return elapsed
