@@ -239,3 +239,21 @@ def test_hyperparameter_sweep_records_equal_plain_runs(tiny_run, tmp_path):
         build_config(Config, PRESETS, "default", None, ["sweep_key=colour", "sweep_values=[1]"])
     with pytest.raises(ConfigError, match="sweep_values"):
         build_config(Config, PRESETS, "default", None, ["sweep_key=b1"])
+
+
+def test_local_executor_spreads_items_over_devices():
+    """Each worker thread computes on its own device (2 fake CPU devices)."""
+    code = (
+        "import jax, jax.numpy as jnp, time\n"
+        "from experiments.executors import LocalExecutor\n"
+        "def f(i):\n"
+        "    y = jax.jit(lambda a: a + 1)(jnp.ones(3) * i)\n"
+        "    time.sleep(0.2)\n"
+        "    return str(list(y.devices())[0])\n"
+        "print(sorted({d for _, d in LocalExecutor(2).map_unordered(f, [(i,) for i in range(4)])}))\n"
+    )
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          cwd=Path(__file__).parent.parent, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().splitlines()[-1] == "['cpu:0', 'cpu:1']"
