@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from experiments.config import ConfigError, build_config
+from experiments.executors import EXECUTOR_NAMES
 from experiments.registry import EXPERIMENTS, load_experiment
 
 DEMOS_MODULE = "experiments.demos"
@@ -88,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="TOML file whose keys override the preset")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one config key (repeatable)")
     p.add_argument("--out", help="run directory (default: runs/run-NAME-TIMESTAMP)")
-    p.add_argument("--executor", choices=["local", "ray"], default="local",
+    p.add_argument("--executor", choices=list(EXECUTOR_NAMES), default="local",
                    help="where chunks run: local devices (default) or Ray tasks, one device each")
     p.add_argument("--devices", type=int, default=None, help="local: how many local JAX devices (default: all); ray: CPUs of a local runtime")
     p.add_argument("--address", default=None, help="ray: cluster address (default: start a local runtime)")
