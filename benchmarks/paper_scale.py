@@ -73,7 +73,7 @@ def main(argv=None) -> dict:
 
     t_land, landing = _timed(sr.gd_landing, one, inst)
     theta = jnp.asarray(landing[0])
-    misfit = float(jnp.mean((X @ sr.DiagonalNet(paper.d).effective_weights(theta) - y) ** 2) / jnp.mean(y**2))
+    misfit = float(sr.relative_misfit(one, landing, [data])[0])
     print(f"GD landing: {paper.gd_steps} steps in {t_land:.1f} s (incl. compile), relative misfit {misfit:.1e}")
 
     t1 = 4 * paper.sgd_slow_time(paper.n_max)

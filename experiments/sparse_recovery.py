@@ -63,8 +63,10 @@ METHOD_NAMES = ("discrete", "slow", "l1", "lhalf")
 FIELDS = ("test_loss", "w_error", "trace_hessian", "trace_sqrt_diag_hessian", "train_loss", "steps", "status")
 # hyperparameters that `sweep_key` may vary (one run directory, one dataset, a column per record)
 SWEEPABLE = ("lr_sgd", "lr_adam", "b1", "adam_c2", "eps", "adame_lambda", "label_noise", "init_scale")
-FIT_TOLERANCE = 0.5  # a discrete run whose final train loss exceeds this share of the loss at w = 0 has not fit
-LANDING_TOLERANCE = 1e-8  # relative train loss ‖Xw − y‖²/‖y‖² below which GD has landed on Γ
+# relative misfit ‖Xw − y‖²/‖y‖² (`relative_misfit`) above which a discrete run has not fit the data
+# (half the misfit at w = 0), and above which a GD landing point is not on Γ
+FIT_TOLERANCE = 0.5
+LANDING_TOLERANCE = 1e-8
 STATUS_NAMES = {0: "ok", 1: "diverged", 2: "nonfinite", 3: "not_converged", 4: "failed"}
 
 
@@ -265,6 +267,17 @@ def make_optimizer_factory(config: Config, optimizer: str):
     )
 
 
+def relative_misfit(config: Config, thetas, data: list) -> np.ndarray:
+    """‖Xw − y‖²/‖y‖² per instance (float64, true rows only): 0 on Γ, 1 at w = 0."""
+    net = DiagonalNet(config.d)
+    out = []
+    for th, d in zip(np.asarray(thetas, np.float64), data):
+        X, y = np.asarray(d.X, np.float64), np.asarray(d.y, np.float64)
+        r = X @ np.asarray(net.effective_weights(jnp.asarray(th))) - y
+        out.append(np.mean(r * r) / np.mean(y * y))
+    return np.asarray(out)
+
+
 def initial_theta(config: Config, chunk: list[Instance], dtype) -> jax.Array:
     """u = v = α·1 (init = "constant") or u = v = α·g with g ~ N(0, I) drawn per instance
     (init = "gaussian", the paper code's 0.1·g); w₀ = 0 either way."""
@@ -276,8 +289,8 @@ def initial_theta(config: Config, chunk: list[Instance], dtype) -> jax.Array:
 
 
 def run_discrete(config: Config, optimizer: str, chunk: list[Instance], data: list, theta0=None, opt_state0=None):
-    """One compiled sweep of `optimizer` over the chunk's padded problems (from u = v = α·1 unless
-    `theta0` is given); returns the engine's Simulation."""
+    """One compiled sweep of `optimizer` over the chunk's padded problems (from `initial_theta`
+    unless `theta0` is given); returns the engine's Simulation."""
     dtype = jnp.float32 if config.dtype == "float32" else jnp.float64
     problems = padded_problems(config, data, dtype)
     noise = NoNoise() if optimizer == "gd" else LabelNoise(config.label_noise, "rademacher")
@@ -294,7 +307,7 @@ def run_discrete(config: Config, optimizer: str, chunk: list[Instance], data: li
 
 
 def discrete_chunk(config: Config, optimizer: str, chunk: list[Instance], landing) -> dict[str, np.ndarray]:
-    """The optimizer itself. GD always starts from u = v = α·1; the label-noise optimizers start
+    """The optimizer itself. GD always starts from `initial_theta`; the label-noise optimizers start
     there too (start = "init") or where GD lands (start = "landing", the slow method's start; Adam
     then starts with v₀ = c·diag H(θ₀), its fixed point, as in the theory)."""
     dtype = jnp.float32 if config.dtype == "float32" else jnp.float64
@@ -313,8 +326,7 @@ def discrete_chunk(config: Config, optimizer: str, chunk: list[Instance], landin
     w_star = [d.w_star for d in data]
     out = summarize(config, sim.theta, w_star, [d.X for d in data], [d.y for d in data], config.steps(optimizer), sim.status)
     # a run that stays finite but has not fit the data (e.g. AdamE with λ > ½ at ε = 0) is flagged
-    zero_loss = np.asarray([0.5 * float(jnp.mean(d.y**2)) for d in data])
-    out["status"] = np.where((out["status"] == 0) & (out["train_loss"] > FIT_TOLERANCE * zero_loss), 3, out["status"])
+    out["status"] = np.where((out["status"] == 0) & (relative_misfit(config, sim.theta, data) > FIT_TOLERANCE), 3, out["status"])
     return out
 
 
@@ -333,7 +345,7 @@ def _runner(config: Config, optimizer: str, noise, steps: int):
 
 
 def gd_landing(config: Config, chunk: list[Instance]) -> np.ndarray:
-    """Where plain GD from u = v = α·1 lands (float64, SGD's learning rate and step budget)."""
+    """Where plain GD from `initial_theta` lands (float64, SGD's learning rate, `steps("gd")` steps)."""
     sim_config = dataclasses.replace(config, dtype="float64")
     data = [instance_data(config, inst) for inst in chunk]
     return np.asarray(run_discrete(sim_config, "gd", chunk, data).theta)
@@ -380,9 +392,7 @@ def slow_chunk(config: Config, optimizer: str, chunk: list[Instance], start: np.
         y = jnp.stack([jnp.pad(d.y * a, (0, config.n_max - k)) for d, a, k in zip(data, scale, n)])
         thetas, statuses = slow_flow_final(config, optimizer, X, y, n, jnp.asarray(start))
     # the flows assume a start on Γ: a GD landing point that has not fit the data is flagged
-    misfit = np.asarray([np.mean((np.asarray(d.X) @ np.asarray(DiagonalNet(config.d).effective_weights(jnp.asarray(th))) - np.asarray(d.y)) ** 2)
-                         / np.mean(np.asarray(d.y) ** 2) for d, th in zip(data, start)])
-    statuses = np.where(misfit > LANDING_TOLERANCE, 3, statuses)
+    statuses = np.where(relative_misfit(config, start, data) > LANDING_TOLERANCE, 3, statuses)
     return summarize(config, thetas, [d.w_star for d in data], [d.X for d in data], [d.y for d in data], 0, statuses)
 
 
