@@ -2,7 +2,7 @@
 
 Diagonal net w = u⊙u − v⊙v with d = 1000, n = 200, ±1 data, full-batch label-noise GD (σ, c = σ²/n),
 start θ₀ on Γ (labels y := Xw(θ₀)). The discrete engine (sde.discrete, float64) runs K = T/η² steps;
-the slow flow θ̇ = −2c P_∥(m⊙u, m⊙v) (= −(c/4)P_∥∇tr H, shared/science/slow_sde.md §3, §6) is
+the slow flow θ̇ = −2c P_∥(m⊙u, m⊙v) (= −(c/4)P_∥∇tr H, docs/theory.md#3-label-noise, docs/theory.md#63-sgd-and-adam-flows) is
 integrated by `sde.slow_diagonal.integrate_sgd_flow` (closed form, n×n Gram matrices only; the generic
 Hessian-based `sde.slow.integrate_slow_flow` would form 2000×2000 Hessians). Both are compiled
 before timing (AOT `lower().compile()` for the engine, a warm-up call for the flow), so the printed
@@ -59,7 +59,7 @@ def main(d: int = 1000, n: int = 200, sigma: float = 3.0, etas: tuple[float, ...
          slow_time: float = 4.0, seed: int = 0) -> dict:
     problem, theta0 = make_instance(d, n, seed)
     net = problem.model
-    c = sigma**2 / n  # full-batch label noise (slow_sde.md §1)
+    c = sigma**2 / n  # full-batch label noise (docs/theory.md#1-conventions)
     lam = np.asarray(jnp.linalg.eigvalsh(problem.gauss_newton_hessian(theta0)))
     lam = lam[lam > 1e-9 * lam[-1]]
     print(f"diagonal net d={d}, n={n}, ±1 data, θ₀ ∈ Γ; full-batch label-noise GD, σ={sigma} (c=σ²/n={c:.4g}); "

@@ -4,7 +4,8 @@ A deep linear net P(θ) = W_L ⋯ W_1 (models.DeepLinearNet) is fitted to n Gaus
 y_k = ⟨A_k, M*⟩ of a low-rank matrix M* (models.matrix_sensing_data). With n below the number of
 entries there is a manifold Γ of interpolating factorizations. Plain GD from a Gaussian init lands
 on Γ at ζ₀; from ζ₀ two routes are run for each optimizer and compared in slow time t = η²k
-(shared/science/slow_sde.md §1, §3, §4.4, §8 "Deep matrix factorization"):
+(docs/theory.md#1-conventions, docs/theory.md#3-label-noise,
+docs/theory.md#44-adam-under-label-noise, docs/theory.md#46-experiments-of-li-wen-lyu):
 
 * discrete — the optimizer itself with fresh Gaussian label noise δ on every label every step
   (full batch, Σ = cH on Γ with c = δ²/n): label-noise GD (SGD's slow flow) and Adam without bias
@@ -20,12 +21,12 @@ Gauss–Newton matrix JᵀJ/n = H on Γ) and the test error ‖P − M*‖_F² (
 
 **Why ε > 0.** With ε = 0 the Adam flow is singular in finite time on this model: a hidden unit's
 row of W₁ and column of W₂ shrink together like the diagonal net's coordinates (θ² ≈ θ₀² − t,
-slow_sde.md §6 "finite-time extinction"), S = 1/√(c·diag H) blows up along that unit, and an
+docs/theory.md#64-finite-time-extinction), S = 1/√(c·diag H) blows up along that unit, and an
 adaptive solver stalls at the extinction time (measured: t ≈ 0.14 at the default preset, the
 Tsit5 step count exhausts 10⁵ steps). ε caps S at 1/ε, so a dying unit decays exponentially
 instead and the flow integrates in a few thousand steps; the discrete Adam uses the same ε, so
 the two routes describe the same optimizer. ε → 0 moves Adam's regularizer to tr Diag(H)^½
-(§4.5: the correction is O(ε log 1/ε)).
+(docs/theory.md#45-fixed-points-and-regularizers: the correction is O(ε log 1/ε)).
 
 **Measured** (default preset, README "matrix-factorization"): the routes agree along the path to
 ≤ 1.4 % of the total change, with a gap that halves with η (tests/test_matrix_factorization.py);
@@ -112,7 +113,7 @@ class Config:
 
     @property
     def noise_constant(self) -> float:
-        """c = δ²/n: full-batch Gaussian label noise (slow_sde.md §1)."""
+        """c = δ²/n: full-batch Gaussian label noise (docs/theory.md#1-conventions)."""
         return self.label_noise**2 / self.n
 
     @property
@@ -141,12 +142,12 @@ PRESETS: dict[str, dict] = {
     # where both flows have settled (SGD's tr H within 0.1 % of its limit). Adam: 1 − β₂ = c₂η² with c₂ = 20,
     # β₁ = 0.9 (the paper's), ε = 0.1 (ours: the ε = 0 flow is singular, see the module docstring).
     "default": {},
-    # Li–Wen–Lyu §6 (slow_sde_details.md, "Deep matrix factorization"): 2 and 5 layers, low-rank truth,
+    # Li–Wen–Lyu §6 (docs/theory.md#46-experiments-of-li-wen-lyu): 2 and 5 layers, low-rank truth,
     # Gaussian label noise, Adam β₁ = 0.9, β₂ = 0.999, lr 10⁻³; n = 100 (from the figure file names). Ours
     # (not stated in the paper): M* 16×16 of rank 2 (76 degrees of freedom < n < 256 entries), width 16, δ = 3, SGD lr 10⁻³, ε = 10⁻², T = 1, 5 seeds,
     # and the quasi-static Adam flow (the paper's c₂ = (1 − β₂)/η² = 1000 makes v quasi-static, c₂T ≫ 1;
     # note c₂η = 1, outside the slow-SDE scaling, where discrete Adam drifts 16–27 % slower than the flow,
-    # slow_sde.md §9.2). 10⁶ steps per run: needs an accelerator or hours of CPU.
+    # docs/theory.md#102-rmsprop-and-adam-against-the-adam-slow-flow). 10⁶ steps per run: needs an accelerator or hours of CPU.
     "paper": {
         "depths": (2, 5),
         "size": 16,
@@ -256,7 +257,7 @@ def discrete_runs(config: Config, inst: Instance, optimizer: str) -> dict[str, n
     if optimizer == "sgd":
         opt, state0 = sgd(config.sgd_learning_rate), None
     else:
-        # the theory's Adam (slow_sde.md §4.1): no bias correction, 1 − β₂ = c₂η², v₀ = c·diag H(ζ₀)
+        # the theory's Adam (docs/theory.md#41-agm-class-and-scaling): no bias correction, 1 − β₂ = c₂η², v₀ = c·diag H(ζ₀)
         opt = adaptive(config.adam_learning_rate, config.adam_b1, config.adam_b2, config.adam_eps, 0.5, False)
         v0 = config.noise_constant * problem.gauss_newton_diagonal(z0)
         state0 = AdaptiveState(jnp.zeros((R,), jnp.int32), jnp.zeros_like(thetas0), jnp.tile(v0, (R, 1)))
@@ -378,7 +379,7 @@ def to_dataset(config: Config, results: dict):
     data["discrete_status"] = (("depth", "optimizer", "seed"), np.stack(
         [np.stack([results[d]["discrete"][o]["status"] for o in OPTIMIZER_NAMES]) for d in depths]))
     attrs = {"experiment": "matrix-factorization", "config": json.dumps(asdict(config)),
-             "sources": "Li-Wen-Lyu 2025 s6; shared/science/slow_sde.md s3, s4.4, s8"}
+             "sources": "Li-Wen-Lyu 2025 s6; docs/theory.md s3, s4.4, s4.6"}
     return xr.Dataset(data, coords={"depth": depths, "optimizer": list(OPTIMIZER_NAMES),
                                     "seed": np.arange(config.seeds), "slow_time": times}, attrs=attrs)
 

@@ -6,8 +6,8 @@
 Seven parameters (L₀, A, α, B, C, β, γ); S_W = 0 as in the official code (where S₁ includes the
 warmup). The fit follows the official recipe in spirit — a Huber loss (δ = 10⁻³) on
 log L_obs − log L_pred — but uses scipy's trust-region least squares from several starts
-instead of AdamW (science file §2.1). `fix_gamma` pins γ (γ = 0 is what the quadratic theory
-with a Gamma-shaped spectrum gives, §2).
+instead of AdamW (docs/theory.md#88-multi-power-law). `fix_gamma` pins γ (γ = 0 is what the quadratic theory
+with a Gamma-shaped spectrum gives, docs/theory.md#87-sgd-on-quadratics-under-schedules).
 """
 
 from __future__ import annotations

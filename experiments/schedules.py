@@ -1,7 +1,7 @@
 """SGD on a noisy quadratic under LR schedules: exact expected loss, Monte Carlo, the OU limit,
 the multi-power law (Luo et al., ICLR 2025) and the stationary state at constant LR.
 
-Science file §2: the exact second-moment recursion (diagonal in H's eigenbasis) for constant,
+docs/theory.md#87-sgd-on-quadratics-under-schedules: the exact second-moment recursion (diagonal in H's eigenbasis) for constant,
 cosine, step, WSD and two-stage schedules, checked against Monte-Carlo SGD and against the exact
 moments of the first-order SDE; the Abel-summation ("multi-power-law-shaped") rewrite and the
 Gamma-spectrum identity; a 7-parameter multi-power-law fit on some schedules predicting held-out
@@ -82,7 +82,7 @@ class Config:
 PRESETS = {
     # lab default: small enough for one CPU core.
     "default": {},  # d = 100, T = 1000, 1000 Monte-Carlo runs
-    # science file §2 (d = 400, T = 3000, λ_i = i^{-1.5}) with more Monte-Carlo runs; the
+    # docs/theory.md#87-sgd-on-quadratics-under-schedules (d = 400, T = 3000, λ_i = i^{-1.5}) with more Monte-Carlo runs; the
     # multi-power-law paper's own runs are LLM pre-training and have no quadratic analogue.
     "paper": {"dim": 400, "num_steps": 3000, "mc_runs": 4000, "log_every": 30, "fit_starts": 6, "lyapunov_runs": 20000},
 }

@@ -1,7 +1,8 @@
 """Discrete optimizers against their label-noise slow flows: error against η (issue 3).
 
-Routes compared (shared/science/slow_sde.md §3, §4.3–4.4, §9.1–9.2; slow_sde_details.md §2.4 Check C,
-§8.1 Check D, Part II A5):
+Routes compared (docs/theory.md#3-label-noise, docs/theory.md#43-corrected-adaptive-slow-sde,
+docs/theory.md#44-adam-under-label-noise, docs/theory.md#101-label-noise-against-the-sgd-slow-flow (Check C),
+docs/theory.md#102-rmsprop-and-adam-against-the-adam-slow-flow (Check D)):
 
 * label-noise GD (full batch, c = σ²/n) and label-noise SGD (batch 1, c = σ²) against the SGD slow
   ODE dζ/dt = −(c/4)P_∥∇tr H (`sde.slow.integrate_slow_flow(optimizer="sgd")`);
@@ -57,7 +58,7 @@ from sde.discrete.simulate import make_runner
 from sde.manifold import gram_pinv_solve
 from sde.noise import LABEL_DISTRIBUTIONS, LabelNoise
 
-DESCRIPTION = "Discrete label-noise GD/SGD and RMSprop/Adam against their slow flows: error against η (slow_sde.md §9.1–9.2)"
+DESCRIPTION = "Discrete label-noise GD/SGD and RMSprop/Adam against their slow flows: error against η (docs/theory.md#10-reference-numbers)"
 
 
 @dataclass(frozen=True)
@@ -79,11 +80,11 @@ CASES: dict[str, CaseSpec] = {
     # with projected end points at the default sizes (rel.err/η over the η grid).
     "gd-diagnet": CaseSpec(
         "diagnet", "sgd", None, 0.0, 4.0,
-        "Check C (slow_sde.md §9.1, details §2.4): rel.err/η ≈ 3.2, 2.7, 2.6 → 4η [here ≈ 0.83]",
+        "Check C (docs/theory.md#101-label-noise-against-the-sgd-slow-flow): rel.err/η ≈ 3.2, 2.7, 2.6 → 4η [here ≈ 0.83]",
     ),
     "sgd-diagnet": CaseSpec(
         "diagnet", "sgd", 1, 0.0, 12.0,
-        "Check C (slow_sde.md §9.1, details §2.4): rel.err/η ≈ 11, 8.1, 7.3 → 12η [here ≈ 0.30]",
+        "Check C (docs/theory.md#101-label-noise-against-the-sgd-slow-flow): rel.err/η ≈ 11, 8.1, 7.3 → 12η [here ≈ 0.30]",
     ),
     "gd-product": CaseSpec(
         "product", "sgd", None, 0.0, 4.0,
@@ -91,11 +92,11 @@ CASES: dict[str, CaseSpec] = {
     ),
     "rmsprop-diagnet": CaseSpec(
         "diagnet", "adam", None, 0.0, 12.0,
-        "Check D (slow_sde.md §9.2): RMSprop rel.err/η ≈ 3.1–5.2; paper_checks c05 ≤ 9.7 → 12η [here ≈ 2.2]",
+        "Check D (docs/theory.md#102-rmsprop-and-adam-against-the-adam-slow-flow): RMSprop rel.err/η ≈ 3.1–5.2; paper_checks c05 ≤ 9.7 → 12η [here ≈ 2.2]",
     ),
     "adam-diagnet": CaseSpec(
         "diagnet", "adam", None, 0.9, 12.0,
-        "Check D (slow_sde.md §9.2): Adam β₁ = 0.9 rel.err/η ≈ 9.9, 10.2, 10 → 12η [here ≈ 6.0, 4.7, 4.6]",
+        "Check D (docs/theory.md#102-rmsprop-and-adam-against-the-adam-slow-flow): Adam β₁ = 0.9 rel.err/η ≈ 9.9, 10.2, 10 → 12η [here ≈ 6.0, 4.7, 4.6]",
     ),
     "adam-product": CaseSpec(
         "product", "adam", None, 0.9, 12.0,
@@ -160,17 +161,17 @@ def steps_for(t1: float, eta: float, time_key: str = "time", eta_key: str = "eta
 
 
 PRESETS: dict[str, dict] = {
-    # < 60 s on one core. From Check C (slow_sde.md §9.1, details §2.4): d = 3, n = 2 diagonal net,
-    # σ = 1, T = 1, η ∈ {0.04, 0.02, 0.01}. From Check D (§9.2, details §8.1): c = σ²/n = 0.5, c₂ = 20
+    # < 60 s on one core. From Check C (docs/theory.md#101-label-noise-against-the-sgd-slow-flow): d = 3, n = 2 diagonal net,
+    # σ = 1, T = 1, η ∈ {0.04, 0.02, 0.01}. From Check D (docs/theory.md#102-rmsprop-and-adam-against-the-adam-slow-flow): c = σ²/n = 0.5, c₂ = 20
     # (1 − β₂ = c₂η²), η ∈ {0.01, 0.005, 0.0025}, ε = 0, v₀ = c·diag H(θ₀), no bias correction, β₁ = 0.9
     # for Adam. Ours: 100 / 400 runs per (case, η) instead of 4000 / 2000 (enough because the end points
     # are projected onto Γ: s.e. ≪ Cη); Adam slow time T = 0.1 instead of Check D's 0.05 (twice the
     # displacement, so half the relative Monte-Carlo error per run, and half the O(η²/((1 − β₁)T))
     # momentum start-up lag of β₁ = 0.9; Γ stays regular: min θ_j(0)² = 0.16 > T); the product-toy
-    # start θ₀ = (2, ½); Rademacher ±σ label noise (Li–Wen–Lyu's code, details §8.1).
+    # start θ₀ = (2, ½); Rademacher ±σ label noise (Li–Wen–Lyu's code, docs/theory.md#46-experiments-of-li-wen-lyu).
     "default": dict(sgd_runs=100, adam_runs=400),
-    # The science tables exactly: 4000 runs (Check C, slow_sde.md §9.1), 2000 runs and T = 0.05
-    # (Check D, §9.2); everything else as in `default`.
+    # The science tables exactly: 4000 runs (Check C, docs/theory.md#101-label-noise-against-the-sgd-slow-flow), 2000 runs and T = 0.05
+    # (Check D, docs/theory.md#102-rmsprop-and-adam-against-the-adam-slow-flow); everything else as in `default`.
     "full": dict(sgd_runs=4000, adam_runs=2000, adam_time=0.05),
 }
 
@@ -241,7 +242,7 @@ def slow_reference(config: Config, spec: CaseSpec, problem, theta0, t1: float, p
 def integrate_printed_adam_flow(loss_fn, zeta0, v0, t1, c, c2, rank: int):
     """The paper's printed Theorem 5.1 with v as a state: dζ/dt = −(c/2) S ∂Φ_S S∇³L[S],
     dv/dt = c₂(c·diag H − v), S = 1/√v (Tsit5, adaptive). No re-projection: the printed velocity
-    is in general not tangent to Γ (details A5.1), which is part of what the discrete runs test."""
+    is in general not tangent to Γ (docs/theory.md#43-corrected-adaptive-slow-sde), which is part of what the discrete runs test."""
 
     def field(t, y, args):
         zeta, v = y
@@ -268,7 +269,7 @@ def _runner(noise, family: str, num_steps: int, log_every: int, block_size: int)
         if family == "sgd":
             factory = lambda learning_rate, b1, b2: sgd(learning_rate)  # noqa: E731
         else:
-            # ε = 0, no bias correction: the theory's setting (slow_sde.md §4.1)
+            # ε = 0, no bias correction: the theory's setting (docs/theory.md#41-agm-class-and-scaling)
             factory = lambda learning_rate, b1, b2: adaptive(learning_rate, b1, b2, 0.0, 0.5, False)  # noqa: E731
         _RUNNERS[key] = make_runner(
             noise, factory, num_steps=num_steps, log_every=log_every, metrics={"theta": _theta_metric},
@@ -426,7 +427,7 @@ def to_dataset(config: Config, records: list[dict]):
     data["slope"] = ("case_name", np.asarray([fitted[c] for c in cases]))
     data["slope_raw"] = ("case_name", np.asarray([slopes(records, "rel_err_raw")[c] for c in cases]))
     return xr.Dataset(data, coords={"case_name": np.asarray(cases, dtype=str)},
-                      attrs={"experiment": "slow-sde-validation", "sources": "shared/science/slow_sde.md §9.1-9.2"})
+                      attrs={"experiment": "slow-sde-validation", "sources": "docs/theory.md s10.1-10.2"})
 
 
 def run(config: Config, out_dir: Path) -> dict:

@@ -1,6 +1,6 @@
 """Layer-wise learning rates in linear nets: closed forms after one and two GD steps vs exact GD.
 
-Pang et al. (ICML 2026), in the setting of their official code (science file §1): the sympy
+Pang et al. (ICML 2026), in the setting of their official code (docs/theory.md#81-layer-wise-learning-rate-balancing): the sympy
 derivation of the surrogate test loss after 1 and 2 steps (2- and 3-layer nets), the balance
 window of budgets where equal rates win at step 2, a signal-only Monte Carlo of the closed forms,
 exact GD along budget lines η₁ + η₂ = const after 1, 2, 4, 8 steps, the surrogate gap vs width,
@@ -28,7 +28,7 @@ from models import linear_nets_theory as T
 
 DESCRIPTION = "layer-wise LRs in 2-/3-/deep linear nets: 1- and 2-step closed forms, balance window, exact GD"
 
-# Exact roots printed in the science file's table (§1.4), for the comparison in summary.json.
+# Exact roots in the table of docs/theory.md#84-asymmetry-and-balance, for the comparison in summary.json.
 SCIENCE_WINDOWS = {
     256: ((263.03, 8182.9), (0.5120, 43.36)),
     512: ((518.88, 27830.0), (0.5059, 71.37)),
@@ -91,7 +91,7 @@ PRESETS = {
     # Small enough for one CPU core in well under a minute; budgets scaled to h = 64 so that the
     # lines straddle the balance window (2-layer [72, 626], 3-layer [0.55, 15.2] at h = 64).
     "default": {"source": "lab default, scaled down from the official sweeps"},
-    # The official code's settings (TDCSZ327/Layer-Balancing, science file §1.1): d = h = n = 1000,
+    # The official code's settings (TDCSZ327/Layer-Balancing, docs/theory.md#81-layer-wise-learning-rate-balancing): d = h = n = 1000,
     # 5 seeds, Δ = ⌊lr_max/20⌋ grid, lr_max = 27000:2000:63000 (2-layer), 30:5:100 (3-layer),
     # 30:2:50 (4-/8-layer); steps 1, 2, 4, 8. Needs an accelerator (≈10¹⁴ flops).
     "paper": {
@@ -212,7 +212,7 @@ def window_fit(windows: list[dict]) -> dict:
 
 def _gap_rates(depth: int, width: int) -> np.ndarray:
     # balanced point on the line through the official operating point: 2-layer lr_max = 40000 at
-    # h = 1000 is η = 0.632·h^{3/2} per layer; 3-layer η = h^{0.45} (α ≈ 0.4–0.5, science §1.6).
+    # h = 1000 is η = 0.632·h^{3/2} per layer; 3-layer η = h^{0.45} (α ≈ 0.4–0.5, docs/theory.md#86-checks-of-the-linear-net-forms).
     eta = 0.632 * width**1.5 if depth == 2 else width**0.45
     return np.array([[eta, eta]])
 

@@ -1,6 +1,6 @@
 """Problems as pure JAX: a per-sample prediction f(θ, x) and the squared loss built from it.
 
-Conventions (shared/science/slow_sde.md §1): L(θ) = (1/2n) Σ_k (f_k(θ) − y_k)², H = ∇²L,
+Conventions (docs/theory.md#1-conventions): L(θ) = (1/2n) Σ_k (f_k(θ) − y_k)², H = ∇²L,
 J = ∂f/∂θ ∈ R^{n×D}. On the manifold Γ of interpolating minimizers the residuals vanish, so
 H = JᵀJ/n (the Gauss–Newton matrix) there.
 """

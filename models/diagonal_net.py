@@ -1,6 +1,6 @@
 """Diagonal linear network w = u⊙u − v⊙v (and the u⊙u variant), θ = (u, v) ∈ R^{2d}.
 
-Closed forms on Γ (shared/science/slow_sde.md §6; Li–Wen–Lyu 2025 §5.2), with M = XᵀX/n and
+Closed forms on Γ (docs/theory.md#6-diagonal-net; Li–Wen–Lyu 2025 §5.2), with M = XᵀX/n and
 m_i = M_ii (= 1 for ±1 data):
   H = 4 [[D_u M D_u, −D_u M D_v], [−D_v M D_u, D_v M D_v]],
   tr H = 4 Σ m_i (u_i² + v_i²),  Diag H = 4 (m⊙u², m⊙v²),

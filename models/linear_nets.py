@@ -1,6 +1,6 @@
 """Deep linear nets with one learning rate per layer, on a linear teacher (Pang et al., ICML 2026).
 
-The setting of the paper's official code (shared/science/linear_nets_and_quadratics.md §1.1):
+The setting of the paper's official code (docs/theory.md#81-layer-wise-learning-rate-balancing):
 
 * **2-layer, vector output**: f(x) = W₂ᵀW₁ᵀx / h ∈ R^h, W₁ ∈ R^{d×h}, W₂ ∈ R^{h×h}; the effective
   predictor is V = W₁W₂/h ∈ R^{d×h} and the teacher β = Q_b/√d (Q_bᵀQ_b = I_h), so ‖β‖_F = 1.
@@ -13,7 +13,7 @@ The setting of the paper's official code (shared/science/linear_nets_and_quadrat
   code averages 500 Gaussian test rows, an unbiased estimate of the same quantity.)
 * **GD**: W_ℓ ← W_ℓ − η_ℓ ∇_{W_ℓ}L, one scalar learning rate per layer.
 
-The **signal-only surrogate** (§1.2) replaces the residual R by −β at every step; its gradients are
+The **signal-only surrogate** (docs/theory.md#82-gradients-and-the-signal-only-surrogate) replaces the residual R by −β at every step; its gradients are
 those of the linear objective −⟨V, Σ̂β⟩. Its closed forms live in `models.linear_nets_theory`.
 """
 
@@ -141,7 +141,7 @@ class LayerwiseLinearProblem(eqx.Module):
 
 
 def closed_form_gradients(problem: LayerwiseLinearProblem, weights) -> tuple[Array, ...]:
-    """The hand-derived gradients of §1.2 for whitened inputs (depth 2 and 3).
+    """The hand-derived gradients of docs/theory.md#82-gradients-and-the-signal-only-surrogate for whitened inputs (depth 2 and 3).
 
     2-layer: ∇W₁ = R W₂ᵀ/h, ∇W₂ = W₁ᵀR/h.  3-layer: ∇W₁ = r (W₂a)ᵀ/√h, ∇W₂ = W₁ᵀ r aᵀ/√h.
     """

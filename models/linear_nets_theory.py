@@ -1,6 +1,6 @@
 """Closed forms of the test loss after GD steps in the signal-only surrogate, derived with sympy.
 
-Surrogate (science file §1.2): the residual R = V − β is replaced by −β in every gradient. With
+Surrogate (docs/theory.md#82-gradients-and-the-signal-only-surrogate): the residual R = V − β is replaced by −β in every gradient. With
 whitened inputs, d = h, orthogonal init and ‖β‖ = ‖a‖ = 1 the surrogate iterates stay in a
 finite-dimensional algebra, so the expected test loss can be derived exactly for any number of
 steps — nothing is copied from the paper; the derivation is the code below.

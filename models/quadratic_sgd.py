@@ -1,6 +1,6 @@
 """SGD with additive noise on a quadratic, under an arbitrary learning-rate schedule: exact moments.
 
-Setting (shared/science/linear_nets_and_quadratics.md §2): L(θ) = L* + ½θᵀHθ with
+Setting (docs/theory.md#87-sgd-on-quadratics-under-schedules): L(θ) = L* + ½θᵀHθ with
 H = diag(λ_i) (any quadratic, in its eigenbasis) and the SGD step
     θ_t = θ_{t−1} − η_t (Hθ_{t−1} + ξ_t),   Cov ξ_t = diag(σ_i²), independent over t,
 for t = 1 … T. With q_{i,t} = (1 − η_tλ_i)² the second moments m_i(t) = E θ_i(t)² obey

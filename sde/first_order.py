@@ -1,6 +1,6 @@
 """First-order (conventional) SDE approximations of SGD, RMSprop and Adam, for any problem and noise.
 
-Conventions (shared/science/slow_sde.md §1): a noisy step uses g = ∇L(θ) + ξ with Cov ξ = Σ(θ),
+Conventions (docs/theory.md#1-conventions): a noisy step uses g = ∇L(θ) + ξ with Cov ξ = Σ(θ),
 Σ = `noise.covariance(problem, θ)` the *per-step* gradient-noise covariance of the lab ("Σ_lab").
 All SDEs here are Itô; integrate them with Euler–Maruyama (`sde.integrate`).
 
@@ -13,8 +13,7 @@ that Euler–Maruyama with dt = η, fed the increments √dt·z_k, is *exactly* 
 noise is ξ_k = Σ^{1/2} z_k (see `noise_factor`: for `IsotropicNoise` and Gaussian full-batch
 `LabelNoise` z_k is the very draw the discrete engine makes from `fold_in(key, k)`).
 
-RMSprop and Adam (Malladi, Lyu, Panigrahi, Arora, NeurIPS 2022; slow_sde.md §5,
-slow_sde_details.md §5), time t = η²k. Malladi et al. write g = ∇L + σz with Cov z = Σ_M and
+RMSprop and Adam (Malladi, Lyu, Panigrahi, Arora, NeurIPS 2022; docs/theory.md#5-first-order-sdes), time t = η²k. Malladi et al. write g = ∇L + σz with Cov z = Σ_M and
 σ a noise scale. **Mapping to a lab noise model:** σ is the field `noise_scale` and
 
     Σ_lab = σ² Σ_M,   σ₀ = ση,   ε₀ = εη,   c_i = (1 − β_i)/η²,   u = v/σ²,

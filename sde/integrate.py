@@ -12,7 +12,7 @@ k the *global* step index (times are t_k = kΔt from 0; `start_step` continues a
   standard normal z_k as step k of the discrete engine (exactly the discrete draw for
   `IsotropicNoise` and Gaussian full-batch `LabelNoise`): discrete and SDE runs share noise;
 * step indices stay integers (no float → int32 bit tricks): diffrax ≤ 0.7.2's
-  `UnsafeBrownianPath` repeats increments past t/Δt ≈ 2²⁴ (shared/science/slow_sde.md §10).
+  `UnsafeBrownianPath` repeats increments past t/Δt ≈ 2²⁴ (docs/theory.md#91-noise-keyed-by-integer-step).
 
 Routes:
 * `euler_maruyama` — `lax.scan` Euler–Maruyama (the core route; vmappable; `_runs` blocks runs

@@ -1,11 +1,11 @@
 """Objects of the minimizer manifold Γ of a loss L given as a JAX function of a flat vector.
 
-Conventions (shared/science/slow_sde.md §1): H = ∇²L, P_∥ = orthogonal projector onto
+Conventions (docs/theory.md#1-conventions): H = ∇²L, P_∥ = orthogonal projector onto
 T_ζΓ = ker H, P_⊥ = I − P_∥, ∇³L[A] := ∇_θ⟨∇²L(θ), A⟩ with A held fixed.
 
 Sources: Li, Wang, Arora (ICLR 2022), main theorem and its ∂Φ, ∂²Φ on Γ
-(shared/science/slow_sde_details.md §1.3); Li, Wen, Lyu (NeurIPS 2025) lemmas on the
-preconditioned projection Φ_S (details Part II A4).
+(docs/theory.md#2-slow-sde); Li, Wen, Lyu (NeurIPS 2025) lemmas on the
+preconditioned projection Φ_S (docs/theory.md#42-preconditioned-projection).
 
 Everything here is float64: importing this module turns on JAX's x64 mode, as `models` does.
 """
@@ -53,7 +53,7 @@ def _weighted_quadratic_gradients(loss_fn: LossFn, theta: Array, vecs: Array, we
 
 @eqx.filter_jit
 def third_derivative_contraction(loss_fn: LossFn, theta: Array, A: Array) -> Array:
-    """∇³L(θ)[A] = ∇_θ⟨∇²L(θ), A⟩ with A frozen (slow_sde.md §1).
+    """∇³L(θ)[A] = ∇_θ⟨∇²L(θ), A⟩ with A frozen (docs/theory.md#1-conventions).
 
     Only the symmetric part of A matters (H is symmetric). With A_sym = Σ_k μ_k a_k a_kᵀ
     (eigendecomposition) this is Σ_k μ_k ∇(a_kᵀ H a_k), each term one gradient of a
@@ -102,7 +102,7 @@ def spectral_parts(H: Array, rtol: float = DEFAULT_RTOL, rank: int | None = None
 
 @eqx.filter_jit
 def tangent_projector(H: Array, rtol: float = DEFAULT_RTOL, rank: int | None = None) -> Array:
-    """P_∥ = projector onto ker H from eigh(H), eigenvalues ≤ rtol·λ_max counted as 0 (§1.3)."""
+    """P_∥ = projector onto ker H from eigh(H), eigenvalues ≤ rtol·λ_max counted as 0 (docs/theory.md#2-slow-sde)."""
     return spectral_parts(H, rtol, rank)[3]
 
 
@@ -110,7 +110,7 @@ def tangent_projector(H: Array, rtol: float = DEFAULT_RTOL, rank: int | None = N
 def gram_pinv_solve(G: Array, b: Array, rtol: float = 1e-12) -> Array:
     """G⁺b for a symmetric PSD Gram matrix G (eigh with relative cutoff; never a plain solve).
 
-    Near sparse points of a diagonal net, J loses rank and G = JJᵀ is singular (details §9.1).
+    Near sparse points of a diagonal net, J loses rank and G = JJᵀ is singular (docs/theory.md#94-singular-points-of-the-manifold).
     """
     lam, V = jnp.linalg.eigh(0.5 * (G + G.T))
     keep = lam > rtol * jnp.max(jnp.abs(lam))
@@ -133,7 +133,7 @@ def project_tangent_with_jacobian(J: Array, g: Array, rtol: float = 1e-12) -> Ar
 
 @eqx.filter_jit
 def lyapunov_inverse(H: Array, M: Array, rtol: float = DEFAULT_RTOL, rank: int | None = None) -> Array:
-    """𝓛_H⁻¹(M): the X on range H with HX + XH = M, X_ij = M_ij/(λ_i+λ_j) in H's eigenbasis (§1.3).
+    """𝓛_H⁻¹(M): the X on range H with HX + XH = M, X_ij = M_ij/(λ_i+λ_j) in H's eigenbasis (docs/theory.md#2-slow-sde).
 
     Entries where λ_i or λ_j is a tangent (zero) eigenvalue are set to 0, so pass M = Σ_⊥.
     """
@@ -146,7 +146,7 @@ def lyapunov_inverse(H: Array, M: Array, rtol: float = DEFAULT_RTOL, rank: int |
 
 @eqx.filter_jit
 def oblique_projector(N: Array, S: Array, rtol: float = 1e-12) -> Array:
-    """∂Φ_S = I − S N (Nᵀ S N)⁺ Nᵀ (Li–Wen–Lyu lemmas; slow_sde.md §4.2).
+    """∂Φ_S = I − S N (Nᵀ S N)⁺ Nᵀ (Li–Wen–Lyu lemmas; docs/theory.md#42-preconditioned-projection).
 
     N: a (D, r) basis of range H (N = Jᵀ for squared loss; zero columns are allowed and ignored);
     S: the preconditioner, a vector (diagonal) or a D×D SPD matrix. An oblique projector onto
@@ -178,7 +178,7 @@ def preconditioned_projection_jacobian(
 def projection_second_derivative(
     loss_fn: LossFn, zeta: Array, Sigma: Array, rtol: float = DEFAULT_RTOL, rank: int | None = None
 ) -> Array:
-    """∂²Φ(ζ)[Σ] on Γ (Li–Wang–Arora; shared/science/slow_sde_details.md §1.3):
+    """∂²Φ(ζ)[Σ] on Γ (Li–Wang–Arora; docs/theory.md#2-slow-sde):
 
         −H†∇³L[Σ_∥] − P_∥∇³L[𝓛_H⁻¹(Σ_⊥)] − 2 P_∥∇³L[H†Σ_⊥∥],
 
@@ -204,7 +204,7 @@ def projection_second_derivative(
 def preconditioned_projection_second_derivative(
     loss_fn: LossFn, zeta: Array, Sigma: Array, S: Array, rtol: float = DEFAULT_RTOL, rank: int | None = None
 ) -> Array:
-    """∂²Φ_S(ζ)[Σ] for a frozen diagonal preconditioner S > 0 (slow_sde.md §4.3).
+    """∂²Φ_S(ζ)[Σ] for a frozen diagonal preconditioner S > 0 (docs/theory.md#43-corrected-adaptive-slow-sde).
 
     Change of variables x = S^{1/2}x′: Φ_S(x) = S^{1/2}Φ′(S^{−1/2}x) with Φ′ the plain
     gradient-flow projection of L′(x′) = L(S^{1/2}x′), so ∂²Φ_S[Σ] = S^{1/2}∂²Φ′[S^{−1/2}ΣS^{−1/2}].
@@ -232,11 +232,11 @@ def gradient_flow_projection(
 ) -> Array:
     """Φ(x) = lim_{s→∞} φ(x, s), ∂_sφ = −S∇L(φ) (S = I, or Φ_S with a diagonal `preconditioner`).
 
-    Li–Wang–Arora §1.1 (Φ), Li–Wen–Lyu (Φ_S). Two modes:
+    Li–Wang–Arora (Φ, docs/theory.md#2-slow-sde), Li–Wen–Lyu (Φ_S). Two modes:
     * `dt` given (default): Tsit5 with ConstantStepSize over [0, horizon] and
       `adjoint=diffrax.ForwardMode()`, so `jax.jacfwd` (also nested) gives ∂Φ, ∂²Φ exactly up to
       the truncation e^{−λ_min·horizon}. Forward-mode AD through adaptive steps corrupts second
-      derivatives (shared/science/slow_sde.md §10). Needs dt·λ_max ≲ 1.
+      derivatives (docs/theory.md#93-float64). Needs dt·λ_max ≲ 1.
     * `dt=None`: adaptive Tsit5 (PID, rtol/atol) with a steady-state event; for values only.
     `solver` overrides Tsit5 (e.g. diffrax.Dopri8() for larger constant steps).
     """
@@ -290,7 +290,7 @@ def gauss_newton_step(residual_fn_or_problem: Any, theta: Array, rtol: float = 1
 
 @eqx.filter_jit
 def retract_to_manifold(residual_fn_or_problem: Any, theta: Array, num_iters: int = 6, rtol: float = 1e-12) -> Array:
-    """Gauss–Newton re-projection θ ← θ − Jᵀ(JJᵀ)⁺r, iterated (slow_sde.md §10 'Stay on Γ').
+    """Gauss–Newton re-projection θ ← θ − Jᵀ(JJᵀ)⁺r, iterated (docs/theory.md#94-singular-points-of-the-manifold).
 
     Accepts a residual function r(θ) (vector) or an object with `.residuals` and `.jacobian`
     (e.g. models.SquaredLossProblem). Quadratically convergent where J has constant rank.

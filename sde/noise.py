@@ -1,6 +1,6 @@
 """Noise models: what is random in one optimizer step, and its covariance Σ(θ).
 
-Convention (shared/science/slow_sde.md §1): a noisy step uses g = ∇L(θ) + ξ with Cov ξ = Σ(θ),
+Convention (docs/theory.md#1-conventions): a noisy step uses g = ∇L(θ) + ξ with Cov ξ = Σ(θ),
 the per-step gradient-noise covariance (already divided by the batch size).
 
 * LabelNoise, full batch: every label gets fresh noise of variance δ² each step,

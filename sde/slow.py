@@ -1,9 +1,10 @@
 """Slow SDEs and slow flows on the minimizer manifold Γ (slow time t = η²k).
 
-* General Slow SDE (Li, Wang, Arora, ICLR 2022; shared/science/slow_sde.md §2):
+* General Slow SDE (Li, Wang, Arora, ICLR 2022; docs/theory.md#2-slow-sde):
   dζ = P_∥Σ^{1/2}dW + ½∂²Φ[Σ]dt.
-* Label-noise SGD (Σ = cH; slow_sde.md §3): dζ/dt = −(c/4) P_∥ ∇tr H.
-* Adaptive methods, corrected form (Li, Wen, Lyu, NeurIPS 2025, re-derived in slow_sde.md §4.3–4.4):
+* Label-noise SGD (Σ = cH; docs/theory.md#3-label-noise): dζ/dt = −(c/4) P_∥ ∇tr H.
+* Adaptive methods, corrected form (Li, Wen, Lyu, NeurIPS 2025, re-derived in
+  docs/theory.md#43-corrected-adaptive-slow-sde and docs/theory.md#44-adam-under-label-noise):
   dζ/dt = −(c/4) ∂Φ_S S ∇³L[S] (S frozen inside ∇³L), dv/dt = c₂(c·diag H − v),
   S = 1/(√v + ε) (Adam/RMSprop) or 1/(v^λ + ε) (AdamE-λ). The paper's printed Theorem 5.1,
   −(c/2) S ∂Φ_S S ∇³L[S], is kept only as `adam_printed_velocity` so tests can tell them apart.
@@ -46,7 +47,7 @@ def symmetric_sqrt(Sigma: Array) -> Array:
 
 @eqx.filter_jit
 def slow_sde_drift(loss_fn: LossFn, zeta: Array, Sigma: Array, rank: int | None = None) -> Array:
-    """½∂²Φ(ζ)[Σ]: drift of the Li–Wang–Arora Slow SDE on Γ (slow_sde.md §2)."""
+    """½∂²Φ(ζ)[Σ]: drift of the Li–Wang–Arora Slow SDE on Γ (docs/theory.md#2-slow-sde)."""
     return 0.5 * mf.projection_second_derivative(loss_fn, zeta, Sigma, rank=rank)
 
 
@@ -58,7 +59,7 @@ def slow_sde_diffusion(loss_fn: LossFn, zeta: Array, Sigma: Array, rank: int | N
 
 @eqx.filter_jit
 def adam_slow_sde_drift(loss_fn: LossFn, zeta: Array, Sigma: Array, S: Array, rank: int | None = None) -> Array:
-    """½∂²Φ_S(ζ)[SΣS], drift of the corrected adaptive Slow SDE (slow_sde.md §4.3), S diagonal > 0."""
+    """½∂²Φ_S(ζ)[SΣS], drift of the corrected adaptive Slow SDE (docs/theory.md#43-corrected-adaptive-slow-sde), S diagonal > 0."""
     S = jnp.asarray(S, zeta.dtype)
     return 0.5 * mf.preconditioned_projection_second_derivative(
         loss_fn, zeta, S[:, None] * Sigma * S[None, :], S, rank=rank
@@ -67,7 +68,7 @@ def adam_slow_sde_drift(loss_fn: LossFn, zeta: Array, Sigma: Array, S: Array, ra
 
 @eqx.filter_jit
 def adam_slow_sde_diffusion(loss_fn: LossFn, zeta: Array, Sigma: Array, S: Array, rank: int | None = None) -> Array:
-    """∂Φ_S S Σ^{1/2}: diffusion matrix of the corrected adaptive Slow SDE (slow_sde.md §4.3)."""
+    """∂Φ_S S Σ^{1/2}: diffusion matrix of the corrected adaptive Slow SDE (docs/theory.md#43-corrected-adaptive-slow-sde)."""
     S = jnp.asarray(S, zeta.dtype)
     dPhi_S = mf.preconditioned_projection_jacobian(loss_fn, zeta, S, rank=rank)
     return dPhi_S @ (S[:, None] * symmetric_sqrt(Sigma))
@@ -76,26 +77,26 @@ def adam_slow_sde_diffusion(loss_fn: LossFn, zeta: Array, Sigma: Array, S: Array
 # ----------------------------------------------------------------------------- label noise: SGD
 @eqx.filter_jit
 def sgd_label_noise_velocity(loss_fn: LossFn, zeta: Array, c: float, rank: int | None = None) -> Array:
-    """dζ/dt = −(c/4) P_∥ ∇tr H (label noise Σ = cH; LWA with c/4 derived, slow_sde.md §3)."""
+    """dζ/dt = −(c/4) P_∥ ∇tr H (label noise Σ = cH; LWA with c/4 derived, docs/theory.md#3-label-noise)."""
     P_par = mf.tangent_projector(mf.hessian(loss_fn, zeta), rank=rank)
     return -0.25 * c * (P_par @ mf.grad_trace_hessian(loss_fn, zeta))
 
 
 # ----------------------------------------------------------------------------- label noise: Adam
 def adam_preconditioner(v: Array, eps: float = 0.0, power: float = 0.5) -> Array:
-    """S(v) = 1/(v^λ + ε) elementwise: Adam/RMSprop λ = ½, AdamE-λ otherwise (slow_sde.md §4.1)."""
+    """S(v) = 1/(v^λ + ε) elementwise: Adam/RMSprop λ = ½, AdamE-λ otherwise (docs/theory.md#41-agm-class-and-scaling)."""
     return 1.0 / (jnp.clip(v, 0.0) ** power + eps)
 
 
 @eqx.filter_jit
 def adam_fixed_point_v(loss_fn: LossFn, zeta: Array, c: float) -> Array:
-    """v* = c·diag H(ζ), the quasi-static second moment under label noise (slow_sde.md §4.4)."""
+    """v* = c·diag H(ζ), the quasi-static second moment under label noise (docs/theory.md#44-adam-under-label-noise)."""
     return c * jnp.clip(jnp.diagonal(mf.hessian(loss_fn, zeta)), 0.0)
 
 
 @eqx.filter_jit
 def adam_v_velocity(loss_fn: LossFn, zeta: Array, v: Array, c: float, c2: float) -> Array:
-    """dv/dt = c₂(c·diag H(ζ) − v), c₂ = (1 − β₂)/η² (slow_sde.md §4.4)."""
+    """dv/dt = c₂(c·diag H(ζ) − v), c₂ = (1 − β₂)/η² (docs/theory.md#44-adam-under-label-noise)."""
     return c2 * (adam_fixed_point_v(loss_fn, zeta, c) - v)
 
 
@@ -108,7 +109,7 @@ def _adam_parts(loss_fn, zeta, S, rank, H=None):
 
 @eqx.filter_jit
 def adam_label_noise_velocity(loss_fn: LossFn, zeta: Array, c: float, S: Array, rank: int | None = None) -> Array:
-    """Corrected form dζ/dt = −(c/4) ∂Φ_S S ∇³L[S], S frozen (slow_sde.md §4.4; details A5.1).
+    """Corrected form dζ/dt = −(c/4) ∂Φ_S S ∇³L[S], S frozen (docs/theory.md#44-adam-under-label-noise).
 
     Tangent to Γ: ∂Φ_S maps into ker H.
     """
@@ -123,7 +124,7 @@ def adam_printed_velocity(loss_fn: LossFn, zeta: Array, c: float, S: Array, rank
 
     The extra left S and the ½ (instead of ¼) come from a change-of-variables slip; this
     velocity is in general not tangent to Γ and was ruled out by direct simulation of discrete
-    Adam (shared/science/slow_sde_details.md A5.1). Do not use it for predictions.
+    Adam (docs/theory.md#43-corrected-adaptive-slow-sde). Do not use it for predictions.
     """
     S = jnp.asarray(S, zeta.dtype)
     dPhi_S, g3 = _adam_parts(loss_fn, zeta, S, rank)
@@ -135,7 +136,7 @@ def adam_quasi_static_velocity(
     loss_fn: LossFn, zeta: Array, c: float, eps: float = 0.0, power: float = 0.5, rank: int | None = None
 ) -> Array:
     """Adam velocity with v = c·diag H(ζ) (quasi-static, c₂T ≫ 1). At ε = 0, λ = ½ it equals
-    −(√c/2) ∂Φ_S S ∇tr Diag(H)^{1/2} and does not depend on c (slow_sde.md §4.4)."""
+    −(√c/2) ∂Φ_S S ∇tr Diag(H)^{1/2} and does not depend on c (docs/theory.md#44-adam-under-label-noise)."""
     H = mf.hessian(loss_fn, zeta)
     S = adam_preconditioner(c * jnp.clip(jnp.diagonal(H), 0.0), eps, power)
     dPhi_S, g3 = _adam_parts(loss_fn, zeta, S, rank, H)
@@ -211,7 +212,7 @@ def manifold_rank(loss_fn: LossFn, zeta: Array, check_nearby: bool = True) -> in
     Raises ValueError when the spectrum of H has no clear gap between tangent (≈0) and normal
     eigenvalues (ratio < RANK_GAP), or when the rank differs at a nearby point of Γ (ζ + δ·tangent,
     δ = 1e-3·max(1, ‖ζ‖), re-projected): then Γ is singular near ζ (e.g. a sparse point of a
-    diagonal net) and the Slow SDE's assumption rank H = D − dim Γ fails (LWA; details §1.1).
+    diagonal net) and the Slow SDE's assumption rank H = D − dim Γ fails (LWA; docs/theory.md#94-singular-points-of-the-manifold).
     """
     zeta = jnp.asarray(zeta)
     lam0, lam1, delta, _ = _rank_diagnostics_jit(loss_fn, zeta, _probe_direction(zeta.shape[0]))
@@ -242,10 +243,10 @@ def _core_velocity(loss_fn, zeta, v, c, optimizer, eps, power, rank):
 def slow_velocity(loss_fn: LossFn, zeta: Array, *, noise_scale: float, optimizer: str, v: Array | None = None) -> Array:
     """dζ/dt at ζ ∈ Γ under label noise Σ = c∇²L, c = noise_scale, slow time t = η²k.
 
-    optimizer="sgd": −(c/4) P_∥ ∇tr H (slow_sde.md §3).
+    optimizer="sgd": −(c/4) P_∥ ∇tr H (docs/theory.md#3-label-noise).
     optimizer="adam": −(c/4) ∂Φ_S S ∇³L[S], S = 1/√v (ε = 0), with the given second moment v
     or, when v is None, its fixed point v = c·diag H (then −(√c/2)∂Φ_S S ∇tr Diag(H)^{1/2},
-    independent of c; slow_sde.md §4.4, corrected form of Li–Wen–Lyu Thm 5.1).
+    independent of c; docs/theory.md#44-adam-under-label-noise, corrected form of Li–Wen–Lyu Thm 5.1).
 
     Raises ValueError for an unknown optimizer, noise_scale ≤ 0, ζ off Γ (L(ζ) > 1e-12) or a
     Hessian whose rank is not constant near ζ.
@@ -429,7 +430,7 @@ def adam_timescale(learning_rate: float, b2: float, *, max_c2_eta: float = 0.5) 
     The Adam Slow SDE assumes 1 − β₂ = c₂η² with c₂ = O(1). Raises a ValueError that says what to
     do for η ≤ 0, β₂ outside [0, 1), or 1 − β₂ ≫ η² (c₂η > `max_c2_eta`): with 1 − β₂ = η the
     discrete drift is 16–27 % slower than the flow and closes the gap only slowly
-    (shared/science/slow_sde.md §9.2).
+    (docs/theory.md#102-rmsprop-and-adam-against-the-adam-slow-flow).
     """
     if not learning_rate > 0:
         raise ValueError(f"learning_rate must be > 0, got {learning_rate}")

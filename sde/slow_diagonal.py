@@ -1,6 +1,6 @@
 """Label-noise slow flows on a diagonal net w = u⊙u − v⊙v, θ = (u, v) ∈ R^{2d}, data X (n×d).
 
-Closed forms (shared/science/slow_sde.md §6; details §9 and Part II A6), m_i = mean_k X_ki²:
+Closed forms (docs/theory.md#6-diagonal-net), m_i = mean_k X_ki²:
 * J = [2X D_u, −2X D_v]; the normal space of Γ = {Xw = y} is range Jᵀ.
 * SGD flow: θ̇ = −2c P_∥(m⊙u, m⊙v), P_∥ g = g − Jᵀ(JJᵀ)⁺Jg.
 * Adam flow: θ̇ = −2c ∂Φ_S(m⊙S²⊙θ), ∂Φ_S g = g − SJᵀ(JSJᵀ)⁺Jg, S = 1/(√v + ε);
@@ -91,13 +91,13 @@ def project_tangent(X: Array, theta: Array, g: Array, rtol: float = 1e-12) -> Ar
 
 
 def project_oblique(X: Array, theta: Array, S: Array, g: Array, rtol: float = 1e-12) -> Array:
-    """∂Φ_S g = g − S Jᵀ(JSJᵀ)⁺Jg (slow_sde.md §4.2 with N = Jᵀ)."""
+    """∂Φ_S g = g − S Jᵀ(JSJᵀ)⁺Jg (docs/theory.md#42-preconditioned-projection with N = Jᵀ)."""
     lam = gram_pinv_solve(_gram(X, theta, S), _J_apply(X, theta, g), rtol)
     return g - S * _JT_apply(X, theta, lam)
 
 
 def sgd_flow_velocity(X: Array, theta: Array, noise_scale: float, rtol: float = 1e-12) -> Array:
-    """θ̇ = −(c/4)P_∥∇tr H = −2c P_∥(m⊙u, m⊙v) on Γ (slow_sde.md §6)."""
+    """θ̇ = −(c/4)P_∥∇tr H = −2c P_∥(m⊙u, m⊙v) on Γ (docs/theory.md#63-sgd-and-adam-flows)."""
     m = second_moments(X)
     mm = jnp.concatenate([m, m])
     return -2 * noise_scale * project_tangent(X, theta, mm * theta, rtol)
@@ -114,7 +114,7 @@ def adam_flow_velocity(
     rtol: float = 1e-12,
 ) -> Array:
     """θ̇ = −(c/4)∂Φ_S S∇³L[S] = −2c ∂Φ_S(m⊙S²⊙θ), S = 1/(v^power + ε), v = c·diag H if None
-    (corrected Li–Wen–Lyu flow, slow_sde.md §6). Singular (∝1/θ_j) as θ_j → 0 at ε = 0."""
+    (corrected Li–Wen–Lyu flow, docs/theory.md#63-sgd-and-adam-flows). Singular (∝1/θ_j) as θ_j → 0 at ε = 0."""
     m = second_moments(X)
     mm = jnp.concatenate([m, m])
     v = adam_fixed_point_v(X, theta, noise_scale) if v is None else v
@@ -199,7 +199,7 @@ def integrate_adam_flow(
     atol: float = 1e-12,
     max_steps_per_phase: int = 4096,
 ) -> DiagonalFlowResult:
-    """Quasi-static Adam slow flow (ε = 0) in the s = θ² form with events (slow_sde.md §6).
+    """Quasi-static Adam slow flow (ε = 0) in the s = θ² form with events (docs/theory.md#65-squared-variable-form-with-events).
 
     Phases: integrate with the alive set a fixed until an alive s_j reaches 0 (root-found event),
     mark every alive coordinate with s_j ≤ death_tol·max s(0) dead (s_j = 0), restart; stop at

@@ -1,6 +1,6 @@
 """First-order SDEs (sde.first_order) and their integration routes (sde.integrate).
 
-Tolerances (shared/science/slow_sde.md §10):
+Tolerances (docs/theory.md#96-test-tolerances):
 * route vs route (same keyed increments): rounding only, 1e-12 in float64;
 * SDE simulation vs a closed form: Monte-Carlo s.e. ∝ 1/√runs (fixed seeds) — 4.5 s.e. — plus the
   Euler–Maruyama bias, O(Δt) relative (bounded by λ_max·Δt);

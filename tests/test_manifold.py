@@ -1,5 +1,5 @@
 """Objects of the minimizer manifold Γ (sde.manifold) against autodiff through a numerically
-integrated gradient-flow projection Φ (shared/science/slow_sde_details.md §1.3 Check B).
+integrated gradient-flow projection Φ (docs/theory.md#2-slow-sde).
 
 Each test compares two independent routes with a tolerance a wrong constant would break.
 """

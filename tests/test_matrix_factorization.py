@@ -6,12 +6,12 @@ transient (tr H falls 68.6 → 49.2 over T for SGD; tr Diag(H)^½ 57.0 → 47.5 
 
 * discrete label-noise GD (η = 0.01, K = T/η² = 5000 steps, 16 seeds) against the SGD slow flow
   −(c/4)P_∥∇tr H: |mean tr H(T) − flow| ≤ C·η·|Δ_flow| + 3 s.e. with C = 4 (Check C's full-batch
-  constant, slow_sde.md §9.1). Measured: flow 49.157, discrete 48.622 ± 0.055 (η = 0.02) and
+  constant, docs/theory.md#101-label-noise-against-the-sgd-slow-flow). Measured: flow 49.157, discrete 48.622 ± 0.055 (η = 0.02) and
   48.922 ± 0.029 (η = 0.01): the gap halves with η (gap/(η|Δ|) = 1.37, 1.21), tolerance 0.87.
   The flow with 2c (the slow time doubled) ends at 43.23, 5.7 away, so a factor-2 slip in the
   noise constant fails by > 3 tolerances.
 * discrete Adam (β₁ = 0.9, 1 − β₂ = 20η², ε = 0.1, 16 seeds) against the corrected Adam flow with
-  v as a state, on tr Diag(H)^½, C = 12 (Check D's Adam constant, §9.2). Measured: flow 47.505,
+  v as a state, on tr Diag(H)^½, C = 12 (Check D's Adam constant, docs/theory.md#102-rmsprop-and-adam-against-the-adam-slow-flow). Measured: flow 47.505,
   discrete 47.642 ± 0.040 (η = 0.01) and 47.580 ± 0.029 (η = 0.005): the gap halves with η
   (gap/(η|Δ|) = 1.44, 1.59), tolerance 0.66 at η = 0.005. The flow run for 2T (a drift off by 2)
   ends at 43.64, 3.9 away. (The quasi-static flow ends at 47.31, also inside the tolerance: at

@@ -47,7 +47,7 @@ def test_abel_form_and_continuous_form(problem):
         assert abs(float(problem.expected_loss_abel(etas)) - exact) < 1e-12
         # the continuous-time (Abel) formula is the exact OU moment for piecewise-constant η
         assert abs(float(problem.expected_loss_continuous(etas)) - float(problem.ou_expected_loss(etas)[-1])) < 1e-12
-    # continuous form within 2 % at ηλ_max = 0.05 (science file check 3)
+    # continuous form within 2 % at ηλ_max = 0.05 (docs/theory.md#87-sgd-on-quadratics-under-schedules)
     etas = jnp.asarray(Q.lr_schedule("cosine", 3000, 0.05))
     exact = float(problem.expected_loss(etas)[-1])
     assert abs(float(problem.expected_loss_continuous(etas)) / exact - 1) < 0.02

@@ -36,7 +36,7 @@ def test_stepped_adam_flow_matches_the_event_solver():
 
 
 def test_stepped_phase_one_is_exact():
-    """While every u_i, v_i is alive ṡ = −1: θ_j² = θ_j(0)² − t (slow_sde.md §6)."""
+    """While every u_i, v_i is alive ṡ = −1: θ_j² = θ_j(0)² − t (docs/theory.md#64-finite-time-extinction)."""
     data, theta0 = landing_point(12, 5, 1)
     t1 = 0.5 * float(jnp.min(theta0**2))
     got = integrate_adam_flow_stepped(data.X, data.y, theta0, t1, dt_max=0.05)

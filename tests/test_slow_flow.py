@@ -1,8 +1,7 @@
 """Slow flows under label noise (sde.slow, sde.slow_diagonal), float64.
 
 Routes compared: the general Li–Wang–Arora drift ½∂²Φ[cH] vs the label-noise ODE −(c/4)P_∥∇tr H;
-the generic (Hessian-based) slow_velocity vs the diagonal-net closed forms (shared/science/slow_sde.md
-§6); the corrected Adam velocity vs the adaptive Slow SDE drift ½∂²Φ_S[S·cH·S] (change of variables);
+the generic (Hessian-based) slow_velocity vs the diagonal-net closed forms (docs/theory.md#63-sgd-and-adam-flows); the corrected Adam velocity vs the adaptive Slow SDE drift ½∂²Φ_S[S·cH·S] (change of variables);
 integrated flows vs the phase-1 closed form θ_j² = θ_j(0)² − t.
 """
 
@@ -241,7 +240,7 @@ def test_adam_timescale_checks_the_theory_scaling():
 
     assert adam_timescale(0.01, 1 - 20 * 0.01**2) == pytest.approx(20.0)
     with pytest.raises(ValueError, match="outside the Adam slow-SDE scaling"):
-        adam_timescale(0.01, 1 - 0.01)  # 1 − β₂ = η, the regime of §9.2's warning
+        adam_timescale(0.01, 1 - 0.01)  # 1 − β₂ = η, the regime of the warning in docs/theory.md#102-rmsprop-and-adam-against-the-adam-slow-flow
     with pytest.raises(ValueError, match="learning_rate"):
         adam_timescale(-0.1, 0.99)
     with pytest.raises(ValueError, match="b2"):

@@ -1,8 +1,7 @@
 """Discrete optimizers against their label-noise slow flows (issue 3), float64.
 
 Routes: the lab's discrete engine (sde.discrete, vmapped runs) against `sde.slow.integrate_slow_flow`
-at equal slow time T = η²K (shared/science/slow_sde.md §3, §4.3–4.4, §9.1–9.2; slow_sde_details.md
-§2.4 Check C, §8.1 Check D, Part II A5). The computation lives in experiments.slow_sde_validation
+at equal slow time T = η²K (docs/theory.md#3-label-noise, docs/theory.md#43-corrected-adaptive-slow-sde, docs/theory.md#44-adam-under-label-noise, docs/theory.md#10-reference-numbers). The computation lives in experiments.slow_sde_validation
 (one compiled program per model/noise/optimizer family; this file and `ibl run` share them).
 
 * label-noise GD (full batch, c = σ²/n) and batch-1 label-noise SGD (c = σ²) vs dζ/dt = −(c/4)P_∥∇tr H,
@@ -11,7 +10,7 @@ at equal slow time T = η²K (shared/science/slow_sde.md §3, §4.3–4.4, §9.1
   corrected Adam ODE with v as a state, on the same two models;
 * the paper's printed Theorem 5.1 (extra left S, ½ for ¼) must fail the same check on the toy.
 
-Tolerances (slow_sde.md §9.1, details §2.4): the error is O(η), so for every η
+Tolerances (docs/theory.md#101-label-noise-against-the-sgd-slow-flow): the error is O(η), so for every η
 rel.err ≤ Cη + 3 s.e. and |ratio − 1| ≤ Cη + 3 s.e., with C = 4 for full-batch GD and C = 12 for
 batch-1 SGD (science tables: measured rel.err/η ≤ 3.2 and ≤ 11), C = 12 for RMSprop/Adam (Check D:
 Adam β₁ = 0.9 measured ≈ 10; paper_checks c05: RMSprop ≤ 9.7); and the log-log slope of rel.err
@@ -29,7 +28,7 @@ import pytest
 from experiments import slow_sde_validation as E
 from experiments.cli import main
 
-SLOPE_TOL = 0.4  # log-log slope 1 ± 0.4 (slow_sde.md §10)
+SLOPE_TOL = 0.4  # log-log slope 1 ± 0.4 (docs/theory.md#96-test-tolerances)
 # Test sizes: the science grids (η, σ, c₂; T = 1 for GD/SGD, T = 0.1 for Adam, see the experiment's
 # `default` preset) with fewer runs. Measured s.e. of rel.err (projected end points): ≤ 0.001 (GD/SGD,
 # 100 runs), ≤ 0.0045 (Adam β₁ = 0.9, 800 runs), i.e. ≤ 10–20 % of rel.err at every η, so the fitted

@@ -60,7 +60,7 @@ SMALL = RescueSettings(n=12, d=20, kappa=2, decay_units=3.0, runs=2, num_logs=20
 
 
 def label_noise_constant(settings: RescueSettings) -> float:
-    """c = δ²/n for full-batch label-noise GD (slow_sde.md §1)."""
+    """c = δ²/n for full-batch label-noise GD (docs/theory.md#1-conventions)."""
     return settings.delta**2 / settings.n
 
 

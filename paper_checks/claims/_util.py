@@ -62,7 +62,7 @@ def curved_loss(theta):
 @functools.lru_cache(maxsize=None)
 def label_noise_net():
     """(problem, ζ0): the diagonal net d = 3, n = 2 (Gaussian X, labels from a fixed θ) of the
-    discrete-vs-slow-flow checks (slow_sde_details.md §2.4 setting) and a point ζ0 of its Γ."""
+    discrete-vs-slow-flow checks (docs/theory.md#101-label-noise-against-the-sgd-slow-flow setting) and a point ζ0 of its Γ."""
     net = models.DiagonalNet(3)
     X = jax.random.normal(jax.random.PRNGKey(5), (2, 3), jnp.float64)
     theta_ref = jnp.array([0.9, -0.5, 0.7, 0.4, 0.8, -0.3])

@@ -1,7 +1,7 @@
 """Claim 1: tr H^½ is rotation invariant, tr Diag(H)^½ is not, and tr Diag(H)^½ ≥ tr H^½.
 
 Source: Li, Wen, Lyu (NeurIPS 2025) §5 ("Adam reduces a unique form of sharpness": Adam's
-regularizer tr Diag(H)^½ is basis dependent, unlike SGD's tr H); shared/science/slow_sde.md §4.1, §8.
+regularizer tr Diag(H)^½ is basis dependent, unlike SGD's tr H); docs/theory.md#45-fixed-points-and-regularizers, docs/theory.md#46-experiments-of-li-wen-lyu.
 
 Symbolic (sympy, exact):
 * the worked example H = ((2,2),(2,2)): tr H = 4, tr H^½ = 2, tr Diag(H)^½ = 2√2, and after a

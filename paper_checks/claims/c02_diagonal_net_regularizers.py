@@ -1,7 +1,7 @@
 """Claim 2: the diagonal net's Hessian on Γ and the implicit regularizers over a fibre of w.
 
 Source: Li, Wen, Lyu (NeurIPS 2025) §5.2 and Lemma 5.3; derivation in
-shared/science/slow_sde_details.md §9 items 1–5 and Part II A6; slow_sde.md §6.
+docs/theory.md#61-closed-forms, docs/theory.md#62-implicit-regularizers.
 
 Model f(x) = ⟨u⊙u − v⊙v, x⟩, θ = (u, v), L = (1/2n)Σ_k(f_k − y_k)², M = XᵀX/n, m_i = M_ii.
 
@@ -43,7 +43,7 @@ from paper_checks.catalogue import CheckResult
 from paper_checks.claims._util import check_size, rel_err, sym_zero
 
 CLAIM = "diagonal net on Γ: Hessian blocks, tr H, tr Diag(H)^½; fibre minima = weighted ℓ1, ℓ½, ℓ_{1−λ}"
-SOURCE = "Li–Wen–Lyu (NeurIPS 2025) §5.2, Lemma 5.3; slow_sde_details.md §9 items 1–5"
+SOURCE = "Li–Wen–Lyu (NeurIPS 2025) §5.2, Lemma 5.3; docs/theory.md s6.1-6.2"
 
 ADAME_LAMBDA = 0.25
 

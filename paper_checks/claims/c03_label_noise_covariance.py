@@ -2,7 +2,7 @@
 
 Source: Li, Wang, Arora (ICLR 2022) label-noise setting (Σ ∝ ∇²L on Γ); Damian, Ma, Lee (NeurIPS
 2021) footnote on label noise (λ = ησ²/B); Li, Wen, Lyu (NeurIPS 2025) §5.2 (α = δ²/B);
-the constants as used here: shared/science/slow_sde.md §1, slow_sde_details.md §0.2.
+the constants as used here: docs/theory.md#1-conventions.
 
 Symbolic (sympy, exact): on Γ every residual vanishes, so a noisy step's gradient is
 ξ = −(1/B)Σ_{k∈batch} ε_k ∇f_k with independent ε_k (mean 0, variance δ²) and H = (1/n)Σ_k ∇f_k∇f_kᵀ.

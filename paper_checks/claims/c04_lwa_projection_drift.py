@@ -2,7 +2,7 @@
 
 Source: Li, Wang, Arora (ICLR 2022), main theorem (dX = ∂ΦΣ^½dW + ½∂²Φ[Σ]dt) and its label-noise
 corollary (stated with Σ = ∇²L, i.e. c = 1); the ∂²Φ closed form and the constant c/4 are derived in
-shared/science/slow_sde_details.md §1.3–1.4 and slow_sde.md §2–3.
+docs/theory.md#2-slow-sde and docs/theory.md#3-label-noise.
 
 Symbolic (sympy, exact), on the product toy L = ½(ab − 1)² at the generic point (a, 1/a) of its
 curved Γ: with Σ = cH, Σ_∥ = P_∥ΣP_∥ = 0 and Σ_⊥∥ = 0; 𝓛_H⁻¹(cH) = (c/2)P_⊥ (H·(c/2)P_⊥ +
@@ -20,7 +20,7 @@ the drift's size; a wrong constant is an O(1) error).
 Discrete (the lab's engine `sde.discrete.simulate_runs`, float64): full-batch label-noise GD
 (Gaussian label noise σ = 1, c = σ²/n) on a diagonal net d = 3, n = 2 from a point of Γ, run for slow
 time T (T/η² steps); the mean displacement over R runs against the slow ODE dζ/dt =
-`sde.slow.sgd_label_noise_velocity` integrated by RK4 (200 steps, error ≪ 1e-6). The discrete-vs-limit error is O(η): slow_sde_details.md §2.4 measured
+`sde.slow.sgd_label_noise_velocity` integrated by RK4 (200 steps, error ≪ 1e-6). The discrete-vs-limit error is O(η): docs/theory.md#101-label-noise-against-the-sgd-slow-flow measured
 rel.err/η ≈ 2.6–3.2 for this scheme, so the tolerance is 4η + 3 Monte-Carlo s.e. (s.e. ∝ 1/√R from the
 same runs, fixed seed). A factor-2 slip in c/4 would give relative error ≈ 0.5–1.
 """
@@ -44,7 +44,7 @@ from sde.discrete import sgd, simulate_runs
 from sde.noise import LabelNoise
 
 CLAIM = "LWA: ∂Φ = P_∥ on Γ and ½∂²Φ[cH] = −(c/4)P_∥∇tr H"
-SOURCE = "Li–Wang–Arora (ICLR 2022) main theorem + label-noise corollary; slow_sde_details.md §1.3–1.4"
+SOURCE = "Li–Wang–Arora (ICLR 2022) main theorem + label-noise corollary; docs/theory.md s2-3"
 
 NOISE_C = 0.5
 
@@ -168,7 +168,7 @@ def check(size: str) -> list[CheckResult]:
     rows.append(
         CheckResult(
             f"full-batch label-noise GD (η={eta}, {steps} steps) follows dζ/dt = −(c/4)P_∥∇tr H, c = σ²/n",
-            SOURCE + "; slow_sde_details.md §2.4",
+            SOURCE + "; docs/theory.md s10.1",
             f"limit of the symbolic drift above (c = σ²/n = {c:g})",
             err,
             4 * eta + 3 * se,

@@ -3,7 +3,7 @@ corrected versus the printed form of Li–Wen–Lyu's Theorem 5.1.
 
 Source: Li, Wen, Lyu (NeurIPS 2025, arXiv 2511.02773) §4–5: lemmas "phi-H-0" and
 "tangent-space-product", Theorem 5.1 (eq. AGMs-ODE); the corrections are derived in
-shared/science/slow_sde_details.md Part II A5.1–A5.4 and §8.1, slow_sde.md §4.2–4.5.
+docs/theory.md#42-preconditioned-projection to docs/theory.md#45-fixed-points-and-regularizers.
 
 **The paper's printed statement is wrong and the lab says so.** Theorem 5.1 prints
 dζ/dt = −(α/2) S ∂Φ_S S ∇³L[S]: an extra left S and ½ instead of ¼. The corrected flow is
@@ -34,7 +34,7 @@ Numeric (float64, the lab's autodiff), on the curved Γ of a diagonal net (d = 2
   correction, v₀ = c diag H) with full-batch label noise on the diagonal net d = 3, n = 2, slow time T = 0.05;
   mean displacement vs the coupled (ζ, v) slow ODE (RK4) with the corrected and with the printed velocity.
   Error O(η) plus Monte-Carlo s.e. (∝ 1/√runs, fixed seed): on this net rel.err/η measured 9.2 (η = 0.01) and
-  9.7 (η = 0.005, 2000 runs; Check D of slow_sde_details.md §8.1 had ≈ 3 on a milder net), so the tolerance is
+  9.7 (η = 0.005, 2000 runs; Check D of docs/theory.md#102-rmsprop-and-adam-against-the-adam-slow-flow had ≈ 3 on a milder net), so the tolerance is
   12η + 3 s.e.; the printed form misses by ≈ 0.75 at both η (its drift is ≈ 4× too small here), and the row
   fails unless the printed form is outside that tolerance.
 """
@@ -57,7 +57,7 @@ from sde.discrete import AdaptiveState, adaptive, simulate_runs
 from sde.noise import LabelNoise
 
 CLAIM = "Adam label-noise slow flow: regularizer tr Diag(H)^½ (ε-corrected), oblique ∂Φ_S, corrected Thm 5.1"
-SOURCE = "Li–Wen–Lyu (NeurIPS 2025) §4–5, Thm 5.1 (eq. AGMs-ODE); slow_sde_details.md A5, §8.1"
+SOURCE = "Li–Wen–Lyu (NeurIPS 2025) §4–5, Thm 5.1 (eq. AGMs-ODE); docs/theory.md s4.3-4.4"
 
 NOISE_C = 0.5
 EPS = 0.3
@@ -250,7 +250,7 @@ def check(size: str) -> list[CheckResult]:
         CheckResult(
             f"discrete RMSprop (η={eta}, 1−β₂=20η², ε=0, {steps} steps, label-noise GD) follows the corrected "
             "(ζ, v) slow flow, not the printed one",
-            SOURCE + "; slow_sde_details.md §8.1 Check D",
+            SOURCE + "; docs/theory.md s10.2 Check D",
             "corrected form (rows above)",
             err_c if err_p > 12 * eta + 3 * se_p else float("inf"),
             12 * eta + 3 * se_c,

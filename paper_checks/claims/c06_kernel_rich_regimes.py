@@ -2,8 +2,7 @@
 argmin_{Xw=y} Q_α(w), Q_α(w) = α²Σ q(w_i/α²), q(z) = 2 − √(4+z²) + z·arcsinh(z/2).
 
 Source: Woodworth, Gunasekar, Lee, Moroshko, Savarese, Golan, Soudry, Srebro (COLT 2020, "Kernel and rich
-regimes in overparametrized models"), Theorem 1 (hyperbolic-entropy potential); shared/science/slow_sde_details.md §4.1,
-slow_sde.md §7.
+regimes in overparametrized models"), Theorem 1 (hyperbolic-entropy potential); docs/theory.md#71-kernel-and-rich-regimes.
 
 Symbolic (sympy, exact):
 * q(0) = 0, q′(z) = arcsinh(z/2), q″(z) = 1/√(4+z²) > 0 (strictly convex), so ∇Q_α(w) = arcsinh(w/2α²) and the
@@ -38,7 +37,7 @@ from sde.discrete import sgd, simulate
 from sde.noise import NoNoise
 
 CLAIM = "gradient flow on the diagonal net from u = v = α reaches argmin Q_α (hyperbolic entropy): ℓ2 as α → ∞, ℓ1 as α → 0"
-SOURCE = "Woodworth et al. (COLT 2020) Thm 1; slow_sde_details.md §4.1"
+SOURCE = "Woodworth et al. (COLT 2020) Thm 1; docs/theory.md s7.1"
 
 
 def q(z):

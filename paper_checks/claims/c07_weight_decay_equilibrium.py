@@ -2,8 +2,8 @@
 angular update √(2ηλ) per step.
 
 Source: Li, Lyu, Arora (NeurIPS 2020, "the intrinsic learning rate"); Li, Wang, Wang (ICLR 2024, fast
-equilibrium); Wan et al. (2021, spherical motion dynamics); derivation in shared/science/slow_sde_details.md §7
-(Check F), slow_sde.md §7.
+equilibrium); Wan et al. (2021, spherical motion dynamics); derivation in
+docs/theory.md#74-weight-decay-equilibrium.
 
 Update w ← (1 − ηλ)w − η∇L_t(w) with L_t(cw) = L_t(w), so ∇L_t(w) ⊥ w and ∇L_t(w) = ∇L_t(ŵ)/‖w‖;
 G² = E‖∇L_t(ŵ)‖² on the unit sphere.
@@ -18,7 +18,7 @@ with ξ_t ~ N(0, G²/(D−1)·I) (so E‖∇L_t(ŵ)‖² = G²), wrapped as a la
 optimizer `optax.chain(optax.add_decayed_weights(λ), sde.discrete.sgd(η))`, noise keyed by the step. From
 ‖w₀‖ = 1, after a burn-in of 3/(ηλ) steps (≥ 12 relaxation times), time averages of ‖w‖⁴ and of the per-step
 angle over the next 20/(ηλ) steps, pooled over R runs. Deviations: O(ηλ) from replacing ‖∇L‖² by its mean in
-the recursion (slow_sde_details.md §7), ≈ √(2/D)·√(ηλ) fluctuations averaged over many relaxation times, and the
+the recursion (docs/theory.md#74-weight-decay-equilibrium), ≈ √(2/D)·√(ηλ) fluctuations averaged over many relaxation times, and the
 small-angle error ηλ/12 of √(2ηλ); the mean angle also sits ≈ 1/(4D) ≈ 1.3e-3 below the angle of the mean
 step (Jensen: E‖g‖ < √(E‖g‖²) with relative variance 2/(D−1) of ‖ξ‖²). At ηλ = 1e-3 the tolerance is a relative 1 % (≈ 10ηλ); a factor 2 in ηG²/λ
 or √2 in the angle misses by ≥ 40 %.
@@ -40,7 +40,7 @@ from sde.discrete import sgd
 from sde.noise import AbstractNoise
 
 CLAIM = "weight decay on a scale-invariant loss: ‖w‖⁴ → ηG²/(λ(2−ηλ)), angular update → √(2ηλ)"
-SOURCE = "Li–Lyu–Arora (NeurIPS 2020); Li–Wang–Wang (ICLR 2024); slow_sde_details.md §7 Check F"
+SOURCE = "Li–Lyu–Arora (NeurIPS 2020); Li–Wang–Wang (ICLR 2024); docs/theory.md s7.4"
 
 
 def equilibrium_norm4(eta, lam, G2):

@@ -11,7 +11,7 @@ import sympy as sp
 from paper_checks.catalogue import CheckResult
 
 CLAIM = "1- and 2-step test-loss closed forms of 2-/3-layer linear nets in (s, p, h) (surrogate R → −β)"
-SOURCE = "Pang et al. ICML 2026, Thm 5.3 / Thm 5.5, Cor 5.6; science file §1.3"
+SOURCE = "Pang et al. ICML 2026, Thm 5.3 / Thm 5.5, Cor 5.6; docs/theory.md s8.3"
 
 
 def check(size: str) -> list[CheckResult]:

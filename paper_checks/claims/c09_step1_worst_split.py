@@ -10,7 +10,7 @@ import sympy as sp
 from paper_checks.catalogue import CheckResult
 
 CLAIM = "step 1: ∂L₁/∂p > 0, so η₁ = η₂ is the worst point on η₁ + η₂ = const (exact GD too)"
-SOURCE = "Pang et al. ICML 2026 (abstract: unequal LRs best at step 1); science file §1.4"
+SOURCE = "Pang et al. ICML 2026 (abstract: unequal LRs best at step 1); docs/theory.md s8.4"
 
 
 def check(size: str) -> CheckResult:

@@ -7,7 +7,7 @@ import numpy as np
 from paper_checks.catalogue import CheckResult
 
 CLAIM = "step 2: equal rates are a local min on η₁+η₂ = s iff s lies in the computed window (exact GD agrees)"
-SOURCE = "Pang et al. ICML 2026 (abstract: equal LRs best later); science file §1.4 table"
+SOURCE = "Pang et al. ICML 2026 (abstract: equal LRs best later); docs/theory.md s8.4 table"
 
 TABLE = {256: ((263.03, 8182.9), (0.5120, 43.36)), 512: ((518.88, 27830.0), (0.5059, 71.37)),
          1000: ((1006.82, 88753.0), (0.5030, 114.50)), 2048: ((2054.78, 301831.0), (0.5015, 188.68))}
@@ -22,7 +22,7 @@ def check(size: str) -> list[CheckResult]:
         rel = max(rel, float(np.max(np.abs(np.array(T.balance_window(2, w)) / np.array(w2) - 1))),
                   float(np.max(np.abs(np.array(T.balance_window(3, w)) / np.array(w3) - 1))))
     rows = [CheckResult(CLAIM + " [edges vs table]", SOURCE, "roots of ∂pL₂(s, s²/4) = 0", rel, 2e-4,
-                        note="max relative difference of the computed window edges from the science file's table")]
+                        note="max relative difference of the computed window edges from the table of docs/theory.md s8.4")]
     width, inside, outside, seeds = (64, 8.0, 30.0, 16) if size == "small" else (256, 32.0, 60.0, 8)
     lines = [LN.layer_rates(LN.uniform_budget_line(b, 9, 3), b, 3) for b in (inside, outside)]
     L = LN.seeds_test_losses(0, seeds, np.concatenate(lines), depth=3, width=width, num_steps=2)[:, :, 2].mean(0)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from paper_checks.catalogue import CheckResult
 
 CLAIM = "curvature identity d²L/dt²|_{t=0} = −2 ∂L/∂p|_{p=s²/4} for the 1- and 2-step forms"
-SOURCE = "science file §1.4 (derived)"
+SOURCE = "docs/theory.md s8.4 (derived)"
 
 
 def check(size: str) -> CheckResult:

@@ -11,7 +11,7 @@ import numpy as np
 from paper_checks.catalogue import CheckResult
 
 CLAIM = "E L(t) of SGD on a quadratic under cosine/WSD/step schedules = second-moment recursion (= Abel form)"
-SOURCE = "science file §2 (derived); multi-power law, Luo et al. ICLR 2025"
+SOURCE = "docs/theory.md s8.7 (derived); multi-power law, Luo et al. ICLR 2025"
 
 
 def check(size: str) -> list[CheckResult]:

@@ -11,7 +11,7 @@ import numpy as np
 from paper_checks.catalogue import CheckResult
 
 CLAIM = "constant-LR SGD on a quadratic: stationary covariance C = (I−ηH)C(I−ηH)ᵀ + η²Σ, loss ½tr(HC)"
-SOURCE = "classical (discrete Lyapunov equation); science file §2"
+SOURCE = "classical (discrete Lyapunov equation); docs/theory.md s8.7"
 
 
 def check(size: str) -> CheckResult:
