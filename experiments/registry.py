@@ -12,6 +12,7 @@ EXPERIMENTS: dict[str, str] = {
     "sparse-recovery": "experiments.sparse_recovery",
     "slow-sde-validation": "experiments.slow_sde_validation",
     "matrix-factorization": "experiments.matrix_factorization",
+    "adam-flow-agreement": "experiments.adam_flow_agreement",
 }
 
 

@@ -260,11 +260,9 @@ def sparse_recovery_figure(ds, title: str = ""):
     fig.legend(list(handles.values()), list(handles), loc="outside lower center",
                ncol=max(1, min(len(handles), int(width // entry))), fontsize=8.5, frameon=False)
     measure = ds.attrs.get("recovery_measure") or (f"test loss < {_fmt(threshold)}" if threshold_ok else "")
-    details = [ds.attrs.get("protocol", "")]
-    details.append(_seeds_text(seeds_per_point))
-    details.append(f"recovered: {measure}" if measure else "")
-    details.append("bands: Wilson 95 %")
-    lines = [title.strip(), " · ".join(d for d in details if d)]
+    details = [_seeds_text(seeds_per_point), f"recovered: {measure}" if measure else "", "bands: Wilson 95 %"]
+    # the protocol on a line of its own, so a long one is never cut at the figure's edge
+    lines = [title.strip(), ds.attrs.get("protocol", ""), " · ".join(d for d in details if d)]
     fig.suptitle("\n".join(x for x in lines if x), fontsize=10.5)
     return fig
 

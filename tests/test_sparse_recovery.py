@@ -94,7 +94,15 @@ def test_killed_sweep_loses_nothing_and_gives_the_same_dataset(tiny_run, tmp_pat
 
 def test_other_settings_never_reuse_stale_chunks(tiny_run, tmp_path):
     out, ds = tiny_run
-    changed = run_cli(out, ["optimizers=gd", "methods=discrete", "lr_sgd=0.01"])
+    extra = ["optimizers=gd", "methods=discrete", "lr_sgd=0.01"]
+    # the CLI refuses a run directory made with other settings (naming --out) ...
+    args = ["run", "sparse-recovery"] + [a for kv in TINY + extra for a in ("--set", kv)]
+    assert main(args + ["--out", str(out)]) == 2
+    # ... and the experiment itself keys its chunks by the settings
+    from experiments import sparse_recovery
+
+    sparse_recovery.run(build_config(Config, PRESETS, "default", None, TINY + extra), out)
+    changed = xr.open_dataset(out / "results.nc", engine="scipy").load()
     assert len(list((out / "chunks").iterdir())) >= 2  # a separate chunk folder per settings
     old = ds.test_loss.values[(ds.optimizer.values == "gd") & (ds.method.values == "discrete")]
     assert not np.array_equal(changed.test_loss.values, old)
@@ -123,6 +131,10 @@ def test_agreement_of_discrete_and_slow_decisions(tiny_run):
         ("seeds=0", "seeds"),
         ("n=[0,10]", "'n'"),
         ("lr_adam=1", "adam_c2"),
+        ("lr_adam=nan", "lr_adam"),
+        ("label_noise=inf", "label_noise"),
+        ("dead_floor=2", "dead_floor"),
+        ("average_last=500", "average_last"),
         ("colour=red", "colour"),
         ("d=ten", "'d'"),
         ("start=middle", "start"),
@@ -257,3 +269,24 @@ def test_local_executor_spreads_items_over_devices():
                           cwd=Path(__file__).parent.parent, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip().splitlines()[-1] == "['cpu:0', 'cpu:1']"
+
+
+def test_paper_protocol_budget_and_averaged_recovery_measure(tmp_path):
+    """fixed_steps gives every optimizer one budget; average_last = 1 (the final logged iterate) gives
+    the final test loss, and averaging over more iterates gives another number; the dataset says
+    which protocol and measure it used."""
+    from experiments import sparse_recovery
+
+    base = ["d=16", "kappa=2", "n=[8]", "seeds=2", "optimizers=[\"sgd\",\"adam\"]", "methods=[\"discrete\"]", "start=init",
+            "init=gaussian", "init_scale=0.1", "lr_adam=0.05", "lr_sgd=0.05", "fixed_steps=400", "log_points=20", "chunk_size=2", "block_size=2"]
+    runs = {}
+    for k in (0, 1, 10):
+        out = tmp_path / f"avg{k}"
+        sparse_recovery.run(build_config(Config, PRESETS, "default", None, base + [f"average_last={k}"]), out)
+        runs[k] = xr.open_dataset(out / "results.nc", engine="scipy").load()
+    assert set(runs[0].steps.values) == {400}
+    np.testing.assert_allclose(runs[1].test_loss.values, runs[0].test_loss.values, rtol=1e-6)
+    assert not np.allclose(runs[10].test_loss.values, runs[0].test_loss.values, rtol=1e-3)
+    assert "fixed 400 steps" in runs[0].attrs["protocol"]
+    assert "last 10 of 20" in runs[10].attrs["recovery_measure"]
+    assert Config(**PRESETS["paper-protocol"]).steps("sgd") == Config(**PRESETS["paper-protocol"]).steps("adam") == 20_000

@@ -1,0 +1,86 @@
+"""Adam's diagonal-net slow flow with v as a state (sde.slow_diagonal_state), float64.
+
+Routes compared: the log-form velocity against the θ-form oblique projection of sde.slow_diagonal
+(any v, ε > 0, AdamE exponent); the integrated (ℓ, p) flow against the general joint (ζ, v) flow of
+sde.slow.integrate_slow_flow on the loss function (Hessians by autodiff); its c₂ → ∞ limit against
+the quasi-static phase-1 closed form θ_j² = θ_j(0)² − t.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import models
+from sde import slow
+from sde import slow_diagonal as sd
+from sde.slow_diagonal_state import adam_state_log_velocity, integrate_adam_state_flow
+
+
+def instance(seed=0, n=3, d=5):
+    """θ on Γ (labels y := Xw(θ)) with every |θ_j| in [0.4, 1.4] and random signs."""
+    rng = np.random.default_rng(seed)
+    X = jnp.asarray(rng.choice([-1.0, 1.0], (n, d)))
+    theta = jnp.asarray(rng.uniform(0.4, 1.4, 2 * d) * rng.choice([-1.0, 1.0], 2 * d))
+    return X, X @ sd.effective_weights(theta), theta
+
+
+@pytest.mark.parametrize("eps,power", [(0.0, 0.5), (0.05, 0.5), (0.01, 0.25)])
+def test_log_velocity_is_the_oblique_projection(eps, power):
+    X, _, theta = instance()
+    c, c2 = 0.7, 5.0
+    v = sd.adam_fixed_point_v(X, theta, c) * jnp.exp(0.4 * jax.random.normal(jax.random.PRNGKey(1), theta.shape))
+    dell, dp = adam_state_log_velocity(X, jnp.log(jnp.abs(theta)), jnp.log(v), c, c2, eps, power)
+    expected = sd.adam_flow_velocity(X, theta, c, v=v, eps=eps, power=power)
+    np.testing.assert_allclose(theta * dell, expected, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(v * dp, c2 * (sd.adam_fixed_point_v(X, theta, c) - v), rtol=1e-10)
+
+
+def test_integrated_flow_matches_the_general_joint_flow():
+    X, y, theta = instance(seed=2)
+    c, c2, t1 = 0.5, 5.0, 0.05  # short enough that every coordinate stays alive
+    v0 = 1.5 * sd.adam_fixed_point_v(X, theta, c)  # off its fixed point: v relaxes
+    ours = integrate_adam_state_flow(X, y, theta, t1, noise_scale=c, c2=c2, v0=v0, rtol=1e-10, atol=1e-12)
+    prob = models.SquaredLossProblem(models.DiagonalNet(X.shape[1]), X, y)
+    ref = slow.integrate_slow_flow(prob.loss, theta, t1, noise_scale=c, optimizer="adam", c2=c2, v0=v0, num_saves=3)
+    moved = float(jnp.max(jnp.abs(ref.path[-1] - theta)))
+    assert moved > 1e-3  # the comparison is not vacuous
+    np.testing.assert_allclose(ours.theta, ref.path[-1], atol=1e-6 * max(moved, 1.0))
+    np.testing.assert_allclose(ours.v, ref.v[-1], rtol=1e-6)
+    assert float(ours.max_residual) < 1e-10
+
+
+def test_large_c2_follows_the_quasi_static_phase1_closed_form():
+    """θ_j² = θ_j(0)² − t while every coordinate lives (quasi-static, ε = 0); v lags by ~1/c₂."""
+    X, y, theta = instance(seed=3)
+    t1 = 0.5 * float(jnp.min(theta * theta))
+    errs = []
+    for c2 in (200.0, 800.0):
+        res = integrate_adam_state_flow(X, y, theta, t1, noise_scale=0.3, c2=c2, rtol=1e-9, atol=1e-12)
+        errs.append(float(jnp.max(jnp.abs(res.theta**2 - (theta**2 - t1)))))
+    assert errs[1] < 1e-2 * t1
+    assert 2.5 < errs[0] / errs[1] < 6  # error ∝ 1/c₂
+
+
+def test_collapse_is_slower_than_quasi_static_and_the_flow_stays_on_the_manifold():
+    """With v lagging, S = 1/√v is smaller than the quasi-static 1/√(c diag H) while a coordinate
+    shrinks, so the collapse that the closure finishes at t = θ_j(0)² is not finished there."""
+    X, y, theta = instance(seed=4)
+    j = int(jnp.argmin(jnp.abs(theta)))
+    t1 = float(theta[j] ** 2)
+    res = integrate_adam_state_flow(X, y, theta, t1, noise_scale=0.3, c2=5.0)
+    assert float(jnp.abs(res.theta[j])) > 0.05 * float(jnp.abs(theta[j]))
+    assert float(res.max_residual) < 1e-9
+    assert int(res.status) == sd.MAX_TIME
+
+
+def test_non_finite_start_is_flagged_failed():
+    X, y, theta = instance()
+    res = integrate_adam_state_flow(X, y, theta.at[0].set(jnp.nan), 0.1, noise_scale=0.5, c2=5.0)
+    assert int(res.status) == sd.FAILED
+
+
+def test_unknown_solver_is_rejected():
+    X, y, theta = instance()
+    with pytest.raises(ValueError, match="solver"):
+        integrate_adam_state_flow(X, y, theta, 0.1, noise_scale=0.5, c2=5.0, solver="euler")
