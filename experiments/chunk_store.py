@@ -31,10 +31,17 @@ def _digest(arrays: dict[str, np.ndarray]) -> str:
 
 
 class ChunkStore:
-    """Chunk files under `root`, named by a string key."""
+    """Chunk files under `root`, named by a string key. A chunk file that exists but is not intact
+    is reported on `report` (one line: which chunk and why) when `load` finds it, and then
+    recomputed by the caller."""
 
-    def __init__(self, root: str | Path):
+    def __init__(self, root: str | Path, report=None):
         self.root = Path(root)
+        self.report = report
+
+    def _bad(self, path: Path, why: str) -> None:
+        if self.report is not None:
+            print(f"recomputing chunk {path.name} in {path.parent}: {why}", file=self.report)
 
     def path(self, key: str) -> Path:
         return self.root / f"{key}.npz"
@@ -57,9 +64,11 @@ class ChunkStore:
         try:
             with np.load(path, allow_pickle=False) as data:
                 arrays = {k: data[k] for k in data.files}
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError):
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as err:
+            self._bad(path, f"unreadable ({type(err).__name__})")
             return None
         stored = arrays.pop(CHECKSUM_KEY, None)
         if stored is None or str(stored) != _digest(arrays):
+            self._bad(path, "checksum mismatch (truncated or modified)")
             return None
         return arrays

@@ -179,15 +179,15 @@ def cmd_run(args) -> int:
     custom_executor = (args.executor, args.devices, args.address) != ("local", None, None)
     if custom_executor and "executor" not in inspect.signature(mod.run).parameters:
         raise OptionError(f"options --executor/--devices/--address: experiment {args.name!r} runs in one process only")
+    if custom_executor:  # before the run directory is made: a bad --devices leaves nothing behind
+        from experiments.executors import make_executor
+
+        kwargs["executor"] = make_executor(args.executor, devices=args.devices, address=args.address, retries=args.retries)
     if hasattr(mod, "describe_cost"):
         text, seconds = mod.describe_cost(config)
         print(f"{text}\nestimated wall time: {_duration(seconds)}", file=sys.stderr, flush=True)
         if seconds > 3600 and not args.yes:
             raise OptionError(f"option --yes: the estimated wall time is {_duration(seconds)} (> 1 h); pass --yes to run it")
-    if custom_executor:  # before the run directory is made: a bad --devices leaves nothing behind
-        from experiments.executors import make_executor
-
-        kwargs["executor"] = make_executor(args.executor, devices=args.devices, address=args.address, retries=args.retries)
     # from here on the run directory exists; an interruption names it and the command that resumes it
     resume = ["ibl", *args.argv] + ([] if args.out else ["--out", str(out)])
 

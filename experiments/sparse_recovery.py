@@ -9,23 +9,26 @@ Methods per optimizer (records are keyed by (optimizer, method, n, seed)):
 * discrete — the optimizer itself, for a step budget set by the slow time scale: label-noise SGD
   shrinks off-support coordinates like e^{−2ct} (t = η²k), so it gets `sgd_efolds`/(2cη²) steps at
   the largest n; Adam's first phase lasts θ_j(0)²/η² steps whatever c, and the discrete Adam keeps
-  improving long after it (below), so it gets `adam_slow_time`·α²/η² with adam_slow_time = 30 (its
+  improving long after it, so it gets `adam_slow_time`·α²/η² with adam_slow_time = 30 (its
   success rates at the default preset are the same at 60). Plain GD ("gd") gets SGD's learning
   rate without noise, for `gd_steps` steps when set (GD converges on the fast scale ηk) or SGD's
-  budget.
-* slow — from where gradient descent lands, the slow flow to stationarity: the SGD flow
-  θ̇ = −2cP_∥(m⊙u, m⊙v) and Adam's quasi-static flow in the s = θ² form with events
-  (sde.slow_diagonal). For "gd" the landing point itself.
+  budget. `fixed_steps` > 0 gives every optimizer that budget instead (the paper protocol).
+* slow — from where gradient descent lands: the SGD flow θ̇ = −2cP_∥(m⊙u, m⊙v) to 4× its e-fold
+  budget (sde.slow_diagonal), and for Adam/AdamE the slow flow with v as a state,
+  dv/dt = c₂(c·diag H − v) (sde.slow_diagonal_state), over the discrete run's slow time. For "gd"
+  the landing point itself.
+* slow_qs — Adam's quasi-static flow (v = c·diag H, the c₂ → ∞ closure) in the s = θ² form with
+  extinctions, to stationarity. It never revives an extinct coordinate at ε = 0, which the v-state
+  flow and the discrete Adam do: at the default preset it agrees with discrete Adam's recovery
+  decisions on 62.5 % of the instances, the v-state flow on 92.5 % (README).
 * l1 — the weighted-ℓ1 interpolant (the SGD flow's limit), recorded under optimizer "sgd".
 * lhalf — a local weighted-ℓ½ interpolant started from the GD landing point (the Adam flow's
   limit), recorded under optimizer "adam".
 
-Discrete Adam and its slow flow part ways over long times (measured, README): the flow's ε = 0
-extinction is irreversible, so it stops at a stationary point of the ℓ½ regularizer, while at
-finite η a "dead" coordinate hovers at |θ| ~ η and can revive. Started at the flow's end points
-(dead coordinates lifted to 0.01), discrete Adam recovers 55 % of the instances after slow time
-1 at η = 0.01 but 45 % at η = 0.005, against the flow's 30 %: a finite-η effect that fades as
-η → 0, and the reason the discrete Adam recovers from fewer samples than its flow.
+Two protocols (`protocol`): the limits (budgets by slow time, flows, programs) and the paper's
+(one fixed step budget for all, `paper-protocol*` presets), where label-noise SGD, whose drift
+along Γ is 2cη² per step, is far from its limit. The paper code's recovery measure, the test loss
+averaged over the last `average_last` of `log_points` logged iterates, is an option.
 
 Instances of different n share one compiled program: rows are zero-padded to n_max, which scales
 the loss by n/n_max; this is undone exactly by η → η·n_max/n for (label-noise) GD and by
@@ -582,7 +585,7 @@ def sweep(config: Config, out_dir: Path, progress=sys.stderr, executor=None) -> 
 
     executor = executor if executor is not None else LocalExecutor()
     points = variants(config)
-    stores = [ChunkStore(Path(out_dir) / "chunks" / config_fingerprint(cfg)) for _, cfg in points]
+    stores = [ChunkStore(Path(out_dir) / "chunks" / config_fingerprint(cfg), report=progress) for _, cfg in points]
     insts = instances(config)
     chunks = [insts[i : i + config.chunk_size] for i in range(0, len(insts), config.chunk_size)]
     work = [(vi, opt, meth, ci) for vi in range(len(points)) for opt, meth in tasks(config) for ci in range(len(chunks))]

@@ -16,6 +16,15 @@ import jax.numpy as jnp
 from jax import Array
 
 
+
+def check_size(field: str, value, minimum: int = 1) -> None:
+    """A size (dimension, width, depth) must be an integer >= `minimum` (bools and 2.5 are refused),
+    with an error naming the field."""
+    import numbers
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < minimum:
+        raise ValueError(f"{field} must be an integer >= {minimum}, got {value!r}")
+
 class AbstractModel(eqx.Module):
     """A per-sample prediction f(θ, x) ∈ R with θ a flat parameter vector.
 
@@ -61,8 +70,7 @@ class FunctionModel(AbstractModel):
     def __check_init__(self):
         if not callable(self.fn):
             raise TypeError("FunctionModel.fn must be callable as fn(theta, x) -> scalar")
-        if int(self.dim) < 1:
-            raise ValueError(f"FunctionModel.dim must be >= 1, got {self.dim}")
+        check_size("FunctionModel.dim", self.dim)
 
     @property
     def num_params(self) -> int:
@@ -107,8 +115,7 @@ class LossProblem(AbstractProblem):
     def __check_init__(self):
         if not callable(self.loss_fn):
             raise TypeError("LossProblem.loss_fn must be callable as loss_fn(theta) -> scalar")
-        if int(self.dim) < 1:
-            raise ValueError(f"LossProblem.dim must be >= 1, got {self.dim}")
+        check_size("LossProblem.dim", self.dim)
 
     @property
     def num_params(self) -> int:

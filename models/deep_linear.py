@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
-from models.base import AbstractModel
+from models.base import AbstractModel, check_size
 
 
 class DeepLinearNet(AbstractModel):
@@ -23,8 +23,10 @@ class DeepLinearNet(AbstractModel):
     dims: tuple[int, ...] = eqx.field(static=True)
 
     def __check_init__(self):
-        if len(self.dims) < 2 or any(int(d) < 1 for d in self.dims):
+        if len(self.dims) < 2:
             raise ValueError(f"DeepLinearNet.dims must list >= 2 positive widths, got {self.dims}")
+        for d in self.dims:
+            check_size("DeepLinearNet.dims", d)
 
     @property
     def shapes(self) -> list[tuple[int, int]]:

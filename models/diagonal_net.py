@@ -14,7 +14,7 @@ import equinox as eqx
 import jax.numpy as jnp
 from jax import Array
 
-from models.base import AbstractModel
+from models.base import AbstractModel, check_size
 
 
 class DiagonalNet(AbstractModel):
@@ -24,8 +24,7 @@ class DiagonalNet(AbstractModel):
     positive: bool = eqx.field(static=True, default=False)
 
     def __check_init__(self):
-        if int(self.dim) < 1:
-            raise ValueError(f"DiagonalNet.dim must be >= 1, got {self.dim}")
+        check_size("DiagonalNet.dim", self.dim)
 
     @property
     def num_params(self) -> int:

@@ -10,7 +10,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from models.base import AbstractModel, SquaredLossProblem
+from models.base import AbstractModel, check_size, SquaredLossProblem
 
 
 class LinearModel(AbstractModel):
@@ -19,8 +19,7 @@ class LinearModel(AbstractModel):
     dim: int = eqx.field(static=True)
 
     def __check_init__(self):
-        if int(self.dim) < 1:
-            raise ValueError(f"LinearModel.dim must be >= 1, got {self.dim}")
+        check_size("LinearModel.dim", self.dim)
 
     @property
     def num_params(self) -> int:

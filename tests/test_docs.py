@@ -12,13 +12,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 THEORY = ROOT / "docs" / "theory.md"
 
-# Citations of the retired notes that never shipped with the repository (see the map at the top of
-# docs/theory.md). Case-sensitive substrings.
+# Citations of notes that never shipped with the repository. Case-sensitive substrings.
 FORBIDDEN = ("shared/science", "slow_sde.md", "slow_sde_details", "linear_nets_and_quadratics")
 
-# Files still being converted by hand; the lead empties this list once they cite docs/theory.md.
-# The tests below were not edited in the conversion (other engineers' files); their citations
-# are listed, with replacements, in the conversion report.
+# Files exempt from the check (none: every file cites docs/theory.md or a paper).
 EXCLUDED_FOR_NOW: tuple[str, ...] = ()
 
 ANCHOR_RE = re.compile(r"docs/theory\.md#([A-Za-z0-9_\-]+)")

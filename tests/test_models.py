@@ -137,3 +137,10 @@ def test_sparse_regression_data():
 def test_bad_input_names_the_field(call, field):
     with pytest.raises(ValueError, match=field):
         call()
+
+
+@pytest.mark.parametrize("make", [lambda: models.DiagonalNet(2.5), lambda: models.DiagonalNet(True), lambda: models.DiagonalNet(0),
+                                  lambda: models.LinearModel(3.0), lambda: models.DeepLinearNet((3, 2.5))])
+def test_sizes_must_be_integers(make):
+    with pytest.raises(ValueError, match=r"(dim|dims) must be an integer >= 1"):
+        make()

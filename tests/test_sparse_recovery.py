@@ -63,14 +63,17 @@ def test_gd_is_not_moved_by_the_slow_method_and_reference_solutions_interpolate(
     assert np.all(ds.train_loss.values[sel("adam", "lhalf")] < 1e-20)
 
 
-def test_rerun_skips_finished_chunks_and_repairs_corrupt_ones(tiny_run, tmp_path):
+def test_rerun_skips_finished_chunks_and_repairs_corrupt_ones(tiny_run, tmp_path, capfd):
     out, ds = tiny_run
     chunks = sorted((out / "chunks").glob("*/*.npz"))
     assert chunks
     victim = chunks[len(chunks) // 2]
     victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 2])  # truncated file
+    capfd.readouterr()
     again = run_cli(out)
     xr.testing.assert_identical(again, ds)
+    reports = [line for line in capfd.readouterr().err.splitlines() if line.startswith("recomputing chunk")]
+    assert len(reports) == 1 and victim.name in reports[0]  # one line: which chunk and why
 
 
 def test_killed_sweep_loses_nothing_and_gives_the_same_dataset(tiny_run, tmp_path):
