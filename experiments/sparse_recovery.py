@@ -573,7 +573,7 @@ def chunk_task(config: Config, optimizer: str, method: str, chunk: list[Instance
     return arrays
 
 
-def sweep(config: Config, out_dir: Path, progress=sys.stderr, executor=None) -> list[dict]:
+def sweep(config: Config, out_dir: Path, progress=None, executor=None) -> list[dict]:
     """Compute every (variant, task, chunk) not yet on disk, on `executor` (default: all local
     devices); store each chunk as soon as it is finished; return the records in a fixed order.
 
@@ -584,6 +584,7 @@ def sweep(config: Config, out_dir: Path, progress=sys.stderr, executor=None) -> 
     from experiments.progress import Progress
 
     executor = executor if executor is not None else LocalExecutor()
+    progress = sys.stderr if progress is None else progress  # looked up now, so a redirected stderr is used
     points = variants(config)
     stores = [ChunkStore(Path(out_dir) / "chunks" / config_fingerprint(cfg), report=progress) for _, cfg in points]
     insts = instances(config)
