@@ -14,6 +14,7 @@ to_dataset` (a flat table over `record`); `plot_sparse_recovery` writes it as PN
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -263,7 +264,9 @@ def sparse_recovery_figure(ds, title: str = ""):
     details = [_seeds_text(seeds_per_point), f"recovered: {measure}" if measure else "", "bands: Wilson 95 %"]
     # the protocol on a line of its own, so a long one is never cut at the figure's edge
     lines = [title.strip(), ds.attrs.get("protocol", ""), " · ".join(d for d in details if d)]
-    fig.suptitle("\n".join(x for x in lines if x), fontsize=10.5)
+    # wrap at the figure's width (≈ 12 characters per inch at this font size) so nothing is cut
+    wrapped = [textwrap.fill(x, width=int(12 * width)) for x in lines if x]
+    fig.suptitle("\n".join(wrapped), fontsize=10.5)
     return fig
 
 

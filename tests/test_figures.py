@@ -219,6 +219,12 @@ def test_seeds_per_point_and_protocol_stated(figure):
     # a missing run: the range is stated
     fig = figure(ds.isel(record=np.arange(1, ds.sizes["record"])))
     assert "3–4 seeds per point" in all_text(fig)
+    # a long protocol and measure on a narrow figure are wrapped, never cut at the figure's edge
+    long = make_dataset(optimizers=("adam",), attrs={"protocol": "paper protocol: " + "every optimizer for a fixed budget " * 4,
+                                                    "recovery_measure": "mean test loss of the last 10 of 100 logged iterates < 0.1"})
+    fig = figure(long, title="d=200")
+    width = fig.get_size_inches()[0]
+    assert all(len(line) <= 12 * width for line in fig.get_suptitle().splitlines())
 
 
 def test_unknown_method_and_optimizer_are_drawn(figure):
