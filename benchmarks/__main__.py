@@ -25,6 +25,7 @@ BENCHMARKS = {
     "scaling": ("scaling", "scaling against d, runs and devices; peak memory (issue 8)", _by_size),
     "lp": ("lp_solvers", "weighted-ℓ1 LP: interior-point method vs HiGHS (reference solvers)", _by_size),
     "adam_flow": ("adam_flow", "quasi-static Adam flow stepper: original vs fast (d = 1000; full adds d = 10⁴)", _by_size),
+    "paper_protocol": ("paper_protocol", "the paper-protocol presets, whole: wall time vs the printed estimate (full adds the d = 2000 showcase)", _by_size),
     "agreement": ("recovery_agreement", "slow flow vs discrete: same recovery decision at d = 1000 (issues 3, 8)", _by_size),
     "slow_vs_discrete": ("slow_vs_discrete", "slow flow vs discrete simulation to the same slow time (issue 3)",
                          lambda m, size: m.main(etas=(0.01, 0.005) if size == "small" else (0.01, 0.005, 0.0025))),

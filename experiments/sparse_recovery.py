@@ -691,7 +691,7 @@ def agreement(ds, optimizer: str) -> tuple[float, int]:
     return float(np.mean([a[k] == b[k] for k in common])), len(common)
 
 
-def run(config: Config, out_dir: Path, executor=None) -> dict:
+def run(config: Config, out_dir: Path, executor=None, progress=None) -> dict:
     """The sweep (on `executor`, default all local devices), the dataset, the figure, the manifest."""
     from experiments.executors import LocalExecutor
     from experiments.io import write_netcdf
@@ -699,7 +699,7 @@ def run(config: Config, out_dir: Path, executor=None) -> dict:
 
     t0 = time.perf_counter()
     executor = executor if executor is not None else LocalExecutor()
-    records = sweep(config, out_dir, executor=executor)
+    records = sweep(config, out_dir, progress=progress, executor=executor)
     ds = to_dataset(config, records)
     write_netcdf(Path(out_dir) / "results.nc", ds)
     figs = plot_sparse_recovery(ds, Path(out_dir), title=f"d={config.d}, κ={config.kappa}, {config.design} design, {config.magnitudes} magnitudes")

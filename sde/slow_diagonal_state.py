@@ -25,10 +25,17 @@ limit of a finite-c₂ discrete Adam (docs/theory.md#adams-slow-flow-with-v-as-a
 Integrator: Diffrax Tsit5 with a PID controller on (ℓ, p), in segments, each ending with one
 Gauss–Newton retraction onto Γ, θ_j ← θ_j(1 − 2ς_j(Xᵀμ)_i) with (JJᵀ)μ = Xw − y (multiplicative,
 so it is exact in ℓ). The v-relaxation is linear in v with rate c₂, so Tsit5's stability bound
-costs ≈ c₂T/3 steps over a slow time T, and the coupled collapse near θ_j → 0 has eigenvalues
-±√c₂/|θ_j|, which the adaptive step follows; `solver="kvaerno5"` (implicit, L-stable, dense
-4d × 4d Newton systems) is there for c₂ ≫ 100 on small d. p is clamped at −600 (v ≥ e^{−600}) so
-S² cannot overflow; a dead coordinate there has |θ_j| < e^{−300} and cannot revive at ε = 0.
+costs ≈ c₂T/3 steps over a slow time T; `solver="kvaerno5"` (implicit, dense 4d × 4d Newton
+systems) is there for c₂ ≫ 100 on small d.
+
+Dead coordinates: at ε = 0 a collapsed coordinate keeps moving among the other dead ones at rates
+∝ S² ∝ e^{c₂t}, which no solver follows cheaply and which cannot matter for w. So a coordinate with
+θ_j² ≤ `dead_floor`·max θ₀² at the start of a segment is dead for good (θ_j = 0, out of the Gram,
+frozen); the alive set is fixed within a segment, because a kill inside one is a discontinuity of the
+field that an adaptive controller meets with a cascade of rejected steps. A segment that still
+needs more than `max_steps_per_segment` steps stops the flow with status STIFF where it was last
+good; a non-finite state stops it with FAILED. p is clamped at −600 (v ≥ e^{−600}) so S² cannot
+overflow.
 """
 
 from __future__ import annotations
@@ -143,7 +150,7 @@ def integrate_adam_state_flow(
     sign = jnp.where(theta0 >= 0, 1.0, -1.0).astype(dtype)
     tiny = jnp.finfo(dtype).tiny
     ell0 = jnp.log(jnp.maximum(jnp.abs(theta0), tiny))
-    # θ_j² ≤ dead_floor·max θ0² is dead for good (module docstring, "Dead coordinates")
+    # θ_j² ≤ dead_floor·max θ0² at a segment's start is dead for good (module docstring, "Dead coordinates")
     ell_dead = 0.5 * jnp.log(dead_floor * jnp.max(theta0 * theta0)) if dead_floor > 0 else -jnp.inf
     m = second_moments(X)
     if v0 is None:
