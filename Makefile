@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-stamp
 TEST_STAMP := $(VENV)/.installed-test-stamp
 BENCH_STAMP := $(VENV)/.installed-bench-stamp
 
-.PHONY: run test check bench setup clean
+.PHONY: run test check bench gallery setup clean
 
 setup: $(STAMP)
 
@@ -31,6 +31,10 @@ test: $(TEST_STAMP)
 
 check: $(STAMP)
 	$(VENV)/bin/ibl check
+
+# the README's pictures, regenerated from the code (experiments/gallery.py; minutes, not part of test)
+gallery: $(STAMP)
+	$(VENV)/bin/ibl gallery
 
 # benchmark-only extras: the pinned CPU build of PyTorch for the per-run baseline
 $(BENCH_STAMP): $(STAMP)

@@ -229,6 +229,14 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_gallery(args) -> int:
+    from experiments.gallery import regenerate
+
+    for path in regenerate(args.only):
+        print(path)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ibl", description="implicit-bias-lab: simulate and check implicit biases of SGD and Adam.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -266,6 +274,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", action="append", default=None, metavar="CLAIM", help="run only these claims (repeatable)")
     p.add_argument("--out", help="run directory for the Markdown table")
     p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("gallery", help="regenerate the README's pictures (figures/gallery/)",
+                       description="Rerun every demo and experiment preset behind figures/gallery/ and copy their pictures in place.")
+    p.add_argument("--only", action="append", default=None, metavar="FILE", help="regenerate only this gallery file (repeatable)")
+    p.set_defaults(func=cmd_gallery)
 
     p = sub.add_parser("demo", help="run a classroom demo", description="Run a classroom demo and print the paths of what it wrote.")
     p.add_argument("name", help="demo name (see `ibl list`)")
