@@ -32,6 +32,7 @@ GALLERY: dict[str, Entry] = {
     "deep-linear-sharpness.png": Entry("demo", "deep-linear-sharpness", None, "deep-linear-sharpness.png"),
     "sparse_recovery_default.png": Entry("run", "sparse-recovery", "default", "sparse_recovery.png"),
     "paper_protocol_d1000.png": Entry("run", "sparse-recovery", "paper-protocol", "sparse_recovery.png"),
+    "paper_protocol_showcase.png": Entry("run", "sparse-recovery", "paper-protocol-showcase", "sparse_recovery.png"),
     "adam_flow_agreement.png": Entry("run", "adam-flow-agreement", "default", "adam_flow_agreement.png"),
     "slow_sde_validation.png": Entry("run", "slow-sde-validation", "default", "slow_sde_validation.png"),
     "two_step_window_vs_width.png": Entry("run", "two-step", "paper-reduced", "window_vs_width.png"),
