@@ -115,9 +115,9 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.0f} s"
 
 
-def check_out(out: Path, experiment: str, config) -> bool:
+def check_out(out: Path, experiment: str, config) -> None:
     """The checks of --out, before anything is created: not a file, writable, and not a run
-    directory of other settings. Returns whether the directory exists already."""
+    directory of other settings."""
     if out.exists() and not out.is_dir():
         raise OptionError(f"option --out: {out} is a file, not a directory; pass a new directory to --out")
     probe = out
@@ -130,7 +130,7 @@ def check_out(out: Path, experiment: str, config) -> bool:
     if not os.access(probe, os.W_OK | os.X_OK):
         raise OptionError(f"option --out: cannot write to {probe}; pass a writable directory to --out")
     if not out.exists():
-        return False
+        return
     try:
         manifest = read_manifest(out)
     except ValueError as err:
@@ -148,7 +148,6 @@ def check_out(out: Path, experiment: str, config) -> bool:
             else:
                 what = "its recorded config is not this experiment's"
             raise OptionError(f"option --out: {out} holds a run with other settings ({what}); pass a new directory to --out")
-    return True
 
 
 class OptionError(ValueError):
@@ -174,7 +173,7 @@ def cmd_run(args) -> int:
     mod = load_experiment(args.name)
     config, preset = resolve_config(mod.Config, mod.PRESETS, args.preset, args.config, args.set)
     out = Path(args.out) if args.out else default_out("run", args.name)
-    existed = check_out(out, args.name, config)
+    check_out(out, args.name, config)
     kwargs = {}
     custom_executor = (args.executor, args.devices, args.address) != ("local", None, None)
     if custom_executor and "executor" not in inspect.signature(mod.run).parameters:
