@@ -26,6 +26,7 @@ import numpy as np
 from experiments import sparse_recovery as sr
 from experiments.config import ConfigError, check_range
 from experiments.io import write_manifest
+from models.sparse_regression import population_test_loss
 from sde.slow_diagonal import effective_weights
 
 DESCRIPTION = "Discrete Adam against its slow flows on sparse regression: v as a state vs the quasi-static closure, against η"
@@ -86,7 +87,7 @@ def measure(config: Config) -> dict:
         theta, status, data = sr.slow_end_points(base, "adam", chunk, landing, quasi_static=flow == "quasi_static")
         flows[flow] = (net_w(theta), status)
     w_star = np.stack([np.asarray(d.w_star, np.float64) for d in data])
-    recovered = lambda w: 0.5 * np.sum((w - w_star) ** 2, axis=1) < config.recovery_threshold  # noqa: E731
+    recovered = lambda w: np.asarray(population_test_loss(w, w_star)) < config.recovery_threshold  # noqa: E731
     out = {"etas": list(config.etas), "instances": len(chunk), "flows": {}, "flow_recovery": {}, "discrete_recovery": {}, "flow_status": {}}
     for flow, (w_flow, status) in flows.items():
         out["flow_recovery"][flow] = float(np.mean(recovered(w_flow)))

@@ -281,10 +281,11 @@ def _gram_solve(X, k, pad, B, opts: _FlowOptions):
     else:
         Xl = X.astype(opts.gram_dtype)
         K = ((Xl * k.astype(opts.gram_dtype)) @ Xl.T).astype(dt)
-    K = K + jnp.diag(pad * jnp.maximum(jnp.max(jnp.diag(K)), 1.0))
+    shift = pad * jnp.maximum(jnp.max(jnp.diag(K)), 1.0)
+    K = K + jnp.diag(shift)
 
     def apply_K(x):
-        return X @ (k[:, None] * (X.T @ x)) + (pad * jnp.maximum(jnp.max(jnp.diag(K)), 1.0))[:, None] * x
+        return X @ (k[:, None] * (X.T @ x)) + shift[:, None] * x
 
     def refined(solve):
         x = solve(B)

@@ -49,7 +49,7 @@ import jax.numpy as jnp
 from jax import Array
 
 from sde.manifold import gram_pinv_solve
-from sde.slow_diagonal import FAILED, MAX_TIME, effective_weights, second_moments, split
+from sde.slow_diagonal import FAILED, MAX_TIME, _gram, _J_apply, effective_weights, second_moments
 
 #: status of a flow stopped because a segment needed more than `max_steps_per_segment` steps
 STIFF = 5
@@ -91,12 +91,9 @@ def adam_state_log_velocity(
     alive = jnp.ones(ell.shape, bool) if alive is None else alive
     p = jnp.maximum(p, LOG_V_FLOOR)
     S = 1.0 / (jnp.exp(power * p) + eps)
-    theta2 = jnp.where(alive, jnp.exp(2 * ell), 0.0)
-    k = S * theta2
-    ku, kv = split(k)
-    g = mm * S * k  # m⊙S²⊙θ², split below into the u and v parts of J(m⊙S²⊙θ)/2
-    gu, gv = split(g)
-    mu = gram_pinv_solve((X * (ku + kv)) @ X.T, 0.5 * X @ (gu - gv), rtol)
+    # |θ| stands for θ: (JSJᵀ) and J(m⊙S²⊙θ) depend on θ only through θ², so μ is sign-free
+    theta = jnp.where(alive, jnp.exp(ell), 0.0)
+    mu = gram_pinv_solve(_gram(X, theta, S), _J_apply(X, theta, mm * S * S * theta), rtol)
     z = X.T @ mu
     dell = -2 * noise_scale * S * (mm * S - 2 * _signs(d, X.dtype) * jnp.concatenate([z, z]))
     dp = c2 * (4 * noise_scale * mm * jnp.exp(2 * ell - p) - 1.0)
@@ -109,11 +106,7 @@ def _retract_log(X: Array, y: Array, ell: Array, sign: Array, ell_dead) -> Array
     d = X.shape[1]
     alive = ell > ell_dead
     theta = jnp.where(alive, sign * jnp.exp(ell), 0.0)
-    u, v = split(theta)
-    r = X @ (u * u - v * v) - y
-    theta2 = theta * theta
-    tu, tv = split(theta2)
-    mu = gram_pinv_solve(4 * (X * (tu + tv)) @ X.T, r)
+    mu = gram_pinv_solve(_gram(X, theta), X @ effective_weights(theta) - y)
     z = X.T @ mu
     factor = 1.0 - 2 * _signs(d, X.dtype) * jnp.concatenate([z, z])
     return jnp.where(alive, ell + jnp.log(jnp.clip(factor, 0.5, 2.0)), ell)
