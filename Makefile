@@ -7,8 +7,9 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 TEST_STAMP := $(VENV)/.installed-test-stamp
 BENCH_STAMP := $(VENV)/.installed-bench-stamp
+DOCS_STAMP := $(VENV)/.installed-docs-stamp
 
-.PHONY: run test check bench gallery setup clean
+.PHONY: run test check bench gallery docs setup clean
 
 setup: $(STAMP)
 
@@ -43,6 +44,15 @@ $(BENCH_STAMP): $(STAMP)
 
 bench: $(BENCH_STAMP)
 	$(PY) -m benchmarks
+
+# the documentation site's tools (the docs extra: mkdocs, material, mkdocstrings, jupytext)
+$(DOCS_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e ".[docs]"
+	touch $(DOCS_STAMP)
+
+# the documentation site (mkdocs.yml) in site/; --strict: a broken link, anchor or API reference fails
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet -d site
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

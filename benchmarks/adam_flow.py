@@ -21,14 +21,14 @@ import time
 import jax
 import jax.numpy as jnp
 
-from sde.slow_diagonal import STATUS_NAMES, integrate_adam_flow_compact, integrate_adam_flow_stepped
+from implicit_bias_lab.sde.slow_diagonal import STATUS_NAMES, integrate_adam_flow_compact, integrate_adam_flow_stepped
 
 ORIGINAL = dict(kill_floor=0.0, closed_form_phase1=False, linalg="eigh", reuse_factor=False)
 VARIANTS = {"original": ORIGINAL, "fast": {}, "fast, float32 Gram": dict(gram_dtype=jnp.float32)}
 
 
 def landing(d: int, kappa: int, n: int, seed: int, gd_steps: int):
-    from experiments import sparse_recovery as sr
+    from implicit_bias_lab.experiments import sparse_recovery as sr
 
     config = dataclasses.replace(sr.Config(**sr.PRESETS["paper"]), d=d, kappa=kappa, n=(n,), seeds=seed + 1, gd_steps=gd_steps)
     inst = sr.instances(config)[seed]

@@ -20,11 +20,10 @@ import time
 import jax
 import jax.numpy as jnp
 
-import models  # noqa: F401
-from models import DiagonalNet, SquaredLossProblem, make_sparse_regression
-from sde.discrete import sgd
-from sde.discrete.simulate import make_runner
-from sde.noise import LabelNoise
+from implicit_bias_lab.models import DiagonalNet, SquaredLossProblem, make_sparse_regression
+from implicit_bias_lab.sde.discrete import sgd
+from implicit_bias_lab.sde.discrete.simulate import make_runner
+from implicit_bias_lab.sde.noise import LabelNoise
 
 
 def best_time(fn, repeats: int = 3) -> float:
@@ -73,7 +72,7 @@ def variants(steps: int = 1000, rounds: int = 2, peak: float | None = None) -> d
     import os
 
     from benchmarks.step_cost import PackedRademacherLabelNoise
-    from sde.noise import NoNoise
+    from implicit_bias_lab.sde.noise import NoNoise
 
     cases = {
         "64 runs, block 64": (64, 64, None),

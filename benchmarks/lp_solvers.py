@@ -23,7 +23,7 @@ from unittest import mock
 import numpy as np
 from scipy.optimize import linprog
 
-import experiments.reference_solvers as rs
+from implicit_bias_lab.experiments import reference_solvers as rs
 
 SIZES = {
     "small": [(2000, 100)],

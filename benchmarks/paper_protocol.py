@@ -18,9 +18,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-import xarray as xr
 
-from experiments import sparse_recovery as sr
+from implicit_bias_lab.experiments import sparse_recovery as sr
+from implicit_bias_lab.experiments.recovery_results import as_records, load_results
 
 PRESETS = {"small": ("paper-protocol-small", "paper-protocol"), "full": ("paper-protocol-small", "paper-protocol", "paper-protocol-showcase")}
 
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> dict:
             t0 = time.perf_counter()
             sr.run(config, Path(tmp), progress=open(os.devnull, "w"))
             wall = time.perf_counter() - t0
-            ds = xr.open_dataset(Path(tmp) / "results.nc", engine="scipy").load()
+            ds = as_records(load_results(Path(tmp) / "results.nc"))
         rates = {}
         for opt in ("adam", "sgd"):
             sel = ((ds.optimizer == opt) & (ds.method == "discrete")).values

@@ -23,9 +23,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments import sparse_recovery as sr
-from experiments.reference_solvers import weighted_l1_interpolant
-from sde.slow_diagonal import integrate_adam_flow_stepped, integrate_sgd_flow_stepped
+from implicit_bias_lab.experiments import sparse_recovery as sr
+from implicit_bias_lab.experiments.reference_solvers import weighted_l1_interpolant
+from implicit_bias_lab.sde.slow_diagonal import integrate_adam_flow_stepped, integrate_sgd_flow_stepped
 
 
 def _timed(fn, *args):

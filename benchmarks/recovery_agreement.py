@@ -25,8 +25,8 @@ import time
 import jax
 import numpy as np
 
-import models  # noqa: F401
-from experiments import sparse_recovery as sr
+from implicit_bias_lab.experiments import sparse_recovery as sr
+from implicit_bias_lab.experiments.recovery_results import as_records
 
 
 def make_config(seeds: int, optimizers: tuple[str, ...], n: tuple[int, ...] = (15, 20, 25, 30, 40)) -> sr.Config:
@@ -42,8 +42,8 @@ def flow_cost(config: sr.Config, block: int = 8, reps: int = 20) -> dict:
     them): where the flow's time goes, and the break-even step budget."""
     import jax.numpy as jnp
 
-    from sde import slow_diagonal as sd
-    from sde.manifold import gram_pinv_solve
+    from implicit_bias_lab.sde import slow_diagonal as sd
+    from implicit_bias_lab.sde.manifold import gram_pinv_solve
 
     n, d = config.n_max, config.d
     key = jax.random.PRNGKey(0)
@@ -97,9 +97,9 @@ def fewer_rk4_steps(config: sr.Config, chunk, landing, steps=(100, 50)) -> dict:
 
     import jax.numpy as jnp
 
-    from models.sparse_regression import population_test_loss
-    from sde.batching import blocked_vmap
-    from sde.slow_diagonal import integrate_sgd_flow_stepped
+    from implicit_bias_lab.models.sparse_regression import population_test_loss
+    from implicit_bias_lab.sde.batching import blocked_vmap
+    from implicit_bias_lab.sde.slow_diagonal import integrate_sgd_flow_stepped
 
     data = [sr.instance_data(config, inst) for inst in chunk]
     ns = [inst.n for inst in chunk]
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> dict:
                 rec = {"optimizer": opt, "method": meth, "n": inst.n, "seed": inst.seed}
                 rec.update({k: np.asarray(arrays[k][i]).item() for k in sr.FIELDS})
                 records.append(rec)
-        ds = sr.to_dataset(config, [r for r in records if r["optimizer"] == opt])
+        ds = as_records(sr.to_dataset(config, [r for r in records if r["optimizer"] == opt]))
         share, count = sr.agreement(ds, opt)
         rates = {}
         for meth in ("discrete", "slow"):

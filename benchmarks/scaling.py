@@ -55,11 +55,10 @@ def point(d: int, runs: int, devices: int, steps: int) -> dict:
     import jax.numpy as jnp
     from jax.sharding import Mesh, PartitionSpec as P
 
-    import models  # noqa: F401
-    from models import DiagonalNet, SquaredLossProblem, make_sparse_regression
-    from sde.discrete import sgd
-    from sde.discrete.simulate import make_runner
-    from sde.noise import LabelNoise
+    from implicit_bias_lab.models import DiagonalNet, SquaredLossProblem, make_sparse_regression
+    from implicit_bias_lab.sde.discrete import sgd
+    from implicit_bias_lab.sde.discrete.simulate import make_runner
+    from implicit_bias_lab.sde.noise import LabelNoise
 
     base_mb = peak_rss_mb()
     devs = jax.devices()[:devices]

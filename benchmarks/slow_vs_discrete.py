@@ -31,13 +31,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import models  # noqa: F401  (float64 mode)
-from models import DiagonalNet, SquaredLossProblem
-from sde import manifold as mf
-from sde.discrete import sgd
-from sde.discrete.simulate import make_runner
-from sde.noise import LabelNoise
-from sde.slow_diagonal import STATUS_NAMES, integrate_sgd_flow
+from implicit_bias_lab.models import DiagonalNet, SquaredLossProblem
+from implicit_bias_lab.sde import manifold as mf
+from implicit_bias_lab.sde.discrete import sgd
+from implicit_bias_lab.sde.discrete.simulate import make_runner
+from implicit_bias_lab.sde.noise import LabelNoise
+from implicit_bias_lab.sde.slow_diagonal import STATUS_NAMES, integrate_sgd_flow
 
 
 def make_instance(d: int, n: int, seed: int):

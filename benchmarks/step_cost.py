@@ -32,11 +32,10 @@ import time
 import jax
 import jax.numpy as jnp
 
-import models  # noqa: F401
-from models import DiagonalNet, SquaredLossProblem, make_sparse_regression
-from sde.discrete import sgd
-from sde.discrete.simulate import make_runner
-from sde.noise import LabelNoise, NoNoise
+from implicit_bias_lab.models import DiagonalNet, SquaredLossProblem, make_sparse_regression
+from implicit_bias_lab.sde.discrete import sgd
+from implicit_bias_lab.sde.discrete.simulate import make_runner
+from implicit_bias_lab.sde.noise import LabelNoise, NoNoise
 
 
 class PackedRademacherLabelNoise(LabelNoise):
@@ -51,7 +50,7 @@ class PackedRademacherLabelNoise(LabelNoise):
 
 def default_shape(steps: int):
     """The default preset's label-noise GD sweep (all 40 instances, one chunk)."""
-    from experiments import sparse_recovery as sr
+    from implicit_bias_lab.experiments import sparse_recovery as sr
 
     config = sr.Config(**{**sr.PRESETS["default"], "chunk_size": 40})
     insts = sr.instances(config)

@@ -27,12 +27,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import models  # noqa: F401
 from benchmarks.discrete_throughput import best_time
-from models import DiagonalNet, SquaredLossProblem, make_sparse_regression
-from sde.discrete import adam, sgd
-from sde.discrete.simulate import make_runner
-from sde.noise import LabelNoise
+from implicit_bias_lab.models import DiagonalNet, SquaredLossProblem, make_sparse_regression
+from implicit_bias_lab.sde.discrete import adam, sgd
+from implicit_bias_lab.sde.discrete.simulate import make_runner
+from implicit_bias_lab.sde.noise import LabelNoise
 
 
 TORCH_THREADS = 1
@@ -154,7 +153,7 @@ def sparse_recovery_default(optimizers: tuple[str, ...] = ("sgd", "adam"), torch
     PyTorch loop. PyTorch: whole runs of the full budget for `torch_seeds` seed(s) per n, timed,
     and extrapolated to all seeds (the cost of a run does not depend on its seed). Both start
     from u = v = α (start = "init"), the sweep's own start point, so no GD landing is needed."""
-    from experiments import sparse_recovery as sr
+    from implicit_bias_lab.experiments import sparse_recovery as sr
 
     config = sr.Config(**{**sr.PRESETS[preset], "start": "init"})
     insts = sr.instances(config)

@@ -23,11 +23,12 @@ from pathlib import Path
 import jax.numpy as jnp
 import numpy as np
 
-from experiments import sparse_recovery as sr
-from experiments.config import ConfigError, check_range
-from experiments.io import write_manifest
-from models.sparse_regression import population_test_loss
-from sde.slow_diagonal import effective_weights
+from implicit_bias_lab.experiments import sparse_recovery as sr
+from implicit_bias_lab.experiments.config import ConfigError, check_range
+from implicit_bias_lab.experiments.io import write_manifest
+from implicit_bias_lab.models.sparse_regression import population_test_loss
+from implicit_bias_lab.sde.slow_diagonal import effective_weights
+from implicit_bias_lab.precision import enable_x64
 
 DESCRIPTION = "Discrete Adam against its slow flows on sparse regression: v as a state vs the quasi-static closure, against η"
 FLOWS = ("state", "quasi_static")
@@ -105,7 +106,8 @@ def measure(config: Config) -> dict:
 
 
 def run(config: Config, out_dir: Path) -> dict:
-    from figures.adam_flow_agreement import plot_adam_flow_agreement
+    enable_x64()  # the flows, projections and Hessian traces need float64
+    from implicit_bias_lab.figures.adam_flow_agreement import plot_adam_flow_agreement
 
     t0 = time.perf_counter()
     out_dir = Path(out_dir)

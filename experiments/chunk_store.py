@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.io import atomic_write_bytes
+from implicit_bias_lab.experiments.io import atomic_write_bytes
 
 CHECKSUM_KEY = "__sha256__"
 

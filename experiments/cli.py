@@ -17,13 +17,14 @@ import threading
 import time
 from pathlib import Path
 
-from experiments.config import ConfigError, config_values, dump_toml, field_types, resolve_config, toml_value, type_name
-from experiments.executors import EXECUTOR_NAMES
-from experiments.io import config_record, read_manifest, write_start_manifest
-from experiments.registry import EXPERIMENTS, load_experiment
+from implicit_bias_lab.experiments.config import ConfigError, config_values, dump_toml, field_types, resolve_config, toml_value, type_name
+from implicit_bias_lab.experiments.executors import EXECUTOR_NAMES
+from implicit_bias_lab.experiments.io import config_record, read_manifest, write_start_manifest
+from implicit_bias_lab.experiments.registry import EXPERIMENTS, load_experiment
+from implicit_bias_lab.precision import enable_x64
 
-DEMOS_MODULE = "experiments.demos"
-CHECKS_MODULE = "paper_checks"
+DEMOS_MODULE = "implicit_bias_lab.experiments.demos"
+CHECKS_MODULE = "implicit_bias_lab.paper_checks"
 
 
 def default_out(kind: str, name: str) -> Path:
@@ -179,7 +180,7 @@ def cmd_run(args) -> int:
     if custom_executor and "executor" not in inspect.signature(mod.run).parameters:
         raise OptionError(f"options --executor/--devices/--address: experiment {args.name!r} runs in one process only")
     if custom_executor:  # before the run directory is made: a bad --devices leaves nothing behind
-        from experiments.executors import make_executor
+        from implicit_bias_lab.experiments.executors import make_executor
 
         kwargs["executor"] = make_executor(args.executor, devices=args.devices, address=args.address, retries=args.retries)
     if hasattr(mod, "describe_cost"):
@@ -229,7 +230,7 @@ def cmd_demo(args) -> int:
 
 
 def cmd_gallery(args) -> int:
-    from experiments.gallery import regenerate
+    from implicit_bias_lab.experiments.gallery import regenerate
 
     for path in regenerate(args.only):
         print(path)
@@ -293,6 +294,7 @@ def _raise_terminated(signum, frame):
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    enable_x64()  # the CLI runs the theory in float64 (docs/theory.md#1-conventions)
     args = build_parser().parse_args(argv)
     args.argv = argv
     args.interrupt_note = None

@@ -42,9 +42,9 @@ GALLERY: dict[str, Entry] = {
 
 def regenerate(only: list[str] | None = None, gallery_dir: Path = GALLERY_DIR) -> list[Path]:
     """Rerun the entries (all, or the files in `only`) and copy their pictures into `gallery_dir`."""
-    from experiments.config import build_config
-    from experiments.demos import run_demo
-    from experiments.registry import load_experiment
+    from implicit_bias_lab.experiments.config import build_config
+    from implicit_bias_lab.experiments.demos import run_demo
+    from implicit_bias_lab.experiments.registry import load_experiment
 
     names = list(GALLERY) if not only else only
     unknown = sorted(set(names) - set(GALLERY))

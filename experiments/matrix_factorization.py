@@ -47,15 +47,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import models  # noqa: F401  (float64 mode)
-from experiments.config import ConfigError, check_choice, check_range
-from experiments.io import atomic_write_text, write_manifest, write_netcdf
-from models import DeepLinearNet, SquaredLossProblem, matrix_sensing_data
-from sde import manifold as mf
-from sde import slow
-from sde.discrete import AdaptiveState, adaptive, sgd
-from sde.discrete.simulate import make_runner
-from sde.noise import LabelNoise, NoNoise
+from implicit_bias_lab.experiments.config import ConfigError, check_choice, check_range
+from implicit_bias_lab.experiments.io import atomic_write_text, write_manifest, write_netcdf
+from implicit_bias_lab.models import DeepLinearNet, SquaredLossProblem, matrix_sensing_data
+from implicit_bias_lab.sde import manifold as mf
+from implicit_bias_lab.sde import slow
+from implicit_bias_lab.sde.discrete import AdaptiveState, adaptive, sgd
+from implicit_bias_lab.sde.discrete.simulate import make_runner
+from implicit_bias_lab.sde.noise import LabelNoise, NoNoise
+from implicit_bias_lab.precision import enable_x64
 
 DESCRIPTION = "Deep linear net / matrix sensing with label noise: SGD vs Adam sharpness, discrete vs slow flow (Li–Wen–Lyu §6)"
 OPTIMIZER_NAMES = ("sgd", "adam")
@@ -385,6 +385,7 @@ def to_dataset(config: Config, results: dict):
 
 
 def run(config: Config, out_dir: Path) -> dict:
+    enable_x64()  # the flows, projections and Hessian traces need float64
     import sys
 
     t0 = time.perf_counter()
@@ -400,7 +401,7 @@ def run(config: Config, out_dir: Path) -> dict:
     files = [out_dir / "results.json"]
     files.append(write_netcdf(out_dir / "results.nc", to_dataset(config, results)))
     try:
-        from figures.matrix_factorization import plot_sharpness_vs_slow_time
+        from implicit_bias_lab.figures.matrix_factorization import plot_sharpness_vs_slow_time
 
         files.append(plot_sharpness_vs_slow_time(config, results, out_dir))
     except ImportError as err:  # matplotlib missing: results still written

@@ -7,12 +7,12 @@ import importlib
 from types import ModuleType
 
 EXPERIMENTS: dict[str, str] = {
-    "two-step": "experiments.two_step",
-    "schedules": "experiments.schedules",
-    "sparse-recovery": "experiments.sparse_recovery",
-    "slow-sde-validation": "experiments.slow_sde_validation",
-    "matrix-factorization": "experiments.matrix_factorization",
-    "adam-flow-agreement": "experiments.adam_flow_agreement",
+    "two-step": "implicit_bias_lab.experiments.two_step",
+    "schedules": "implicit_bias_lab.experiments.schedules",
+    "sparse-recovery": "implicit_bias_lab.experiments.sparse_recovery",
+    "slow-sde-validation": "implicit_bias_lab.experiments.slow_sde_validation",
+    "matrix-factorization": "implicit_bias_lab.experiments.matrix_factorization",
+    "adam-flow-agreement": "implicit_bias_lab.experiments.adam_flow_agreement",
 }
 
 

@@ -24,11 +24,11 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.optimize
 
-import models  # noqa: F401  (float64)
-from experiments.config import ConfigError, check_choice, check_choices, check_range
-from experiments.io import atomic_write_text, write_manifest
-from experiments.multi_power_law import fit_multi_power_law
-from models import quadratic_sgd as Q
+from implicit_bias_lab.experiments.config import ConfigError, check_choice, check_choices, check_range
+from implicit_bias_lab.experiments.io import atomic_write_text, write_manifest
+from implicit_bias_lab.experiments.multi_power_law import fit_multi_power_law
+from implicit_bias_lab.models import quadratic_sgd as Q
+from implicit_bias_lab.precision import enable_x64
 
 DESCRIPTION = "SGD on a quadratic under LR schedules: exact loss recursion vs MC/OU, multi-power law, Lyapunov"
 
@@ -147,6 +147,7 @@ def lyapunov_check(cfg: Config) -> dict:
 
 
 def run(config: Config, out_dir) -> dict:
+    enable_x64()  # the flows, projections and Hessian traces need float64
     t0 = time.perf_counter()
     cfg = config
     out = Path(out_dir)
@@ -247,7 +248,7 @@ def run(config: Config, out_dir) -> dict:
     atomic_write_text(out / "mpl.json", json.dumps(summary["mpl"], indent=2))
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, default=float))
     try:
-        from figures import schedules as F
+        from implicit_bias_lab.figures import schedules as F
 
         figs = F.plot_all(curves, times, mpl, cfg, out)
     except ImportError as err:

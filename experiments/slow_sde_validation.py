@@ -48,15 +48,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import models  # noqa: F401  (float64 mode)
-from experiments.config import ConfigError, check_choice, check_choices, check_range
-from experiments.io import atomic_write_text, write_manifest, write_netcdf
-from models import DiagonalNet, ProductToy, SquaredLossProblem
-from sde import slow
-from sde.discrete import AdaptiveState, adaptive, sgd
-from sde.discrete.simulate import make_runner
-from sde.manifold import gram_pinv_solve
-from sde.noise import LABEL_DISTRIBUTIONS, LabelNoise
+from implicit_bias_lab.experiments.config import ConfigError, check_choice, check_choices, check_range
+from implicit_bias_lab.experiments.io import atomic_write_text, write_manifest, write_netcdf
+from implicit_bias_lab.models import DiagonalNet, ProductToy, SquaredLossProblem
+from implicit_bias_lab.sde import slow
+from implicit_bias_lab.sde.discrete import AdaptiveState, adaptive, sgd
+from implicit_bias_lab.sde.discrete.simulate import make_runner
+from implicit_bias_lab.sde.manifold import gram_pinv_solve
+from implicit_bias_lab.sde.noise import LABEL_DISTRIBUTIONS, LabelNoise
+from implicit_bias_lab.precision import enable_x64
 
 DESCRIPTION = "Discrete label-noise GD/SGD and RMSprop/Adam against their slow flows: error against η (docs/theory.md#10-reference-numbers)"
 
@@ -431,10 +431,11 @@ def to_dataset(config: Config, records: list[dict]):
 
 
 def run(config: Config, out_dir: Path) -> dict:
+    enable_x64()  # the flows, projections and Hessian traces need float64
     import json
     import sys
 
-    from figures.slow_sde_validation import plot_error_vs_eta
+    from implicit_bias_lab.figures.slow_sde_validation import plot_error_vs_eta
 
     t0 = time.perf_counter()
     out_dir = Path(out_dir)

@@ -20,7 +20,7 @@ Methods per optimizer (records are keyed by (optimizer, method, n, seed)):
 * slow_qs — Adam's quasi-static flow (v = c·diag H, the c₂ → ∞ closure) in the s = θ² form with
   extinctions, to stationarity. It never revives an extinct coordinate at ε = 0, which the v-state
   flow and the discrete Adam do: at the default preset it agrees with discrete Adam's recovery
-  decisions on 62.5 % of the instances, the v-state flow on 92.5 % (README).
+  decisions on 62.5 % of the instances, the v-state flow on 92.5 % (docs/results.md).
 * l1 — the weighted-ℓ1 interpolant (the SGD flow's limit), recorded under optimizer "sgd".
 * lhalf — a local weighted-ℓ½ interpolant started from the GD landing point (the Adam flow's
   limit), recorded under optimizer "adam".
@@ -48,17 +48,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import models  # noqa: F401  (float64 mode)
-from experiments.chunk_store import ChunkStore
-from experiments.config import ConfigError, check_choice, check_choices, check_range
-from experiments.io import write_manifest
-from experiments.reference_solvers import local_weighted_lhalf_interpolant, weighted_l1_interpolant
-from models import DiagonalNet, SquaredLossProblem
-from models.sparse_regression import DESIGNS, MAGNITUDES, make_sparse_regression, population_test_loss
-from sde.batching import blocked_vmap
-from sde.discrete import adaptive, sgd
-from sde.discrete.simulate import make_runner
-from sde.noise import LabelNoise, NoNoise
+from implicit_bias_lab.experiments.chunk_store import ChunkStore
+from implicit_bias_lab.experiments.config import ConfigError, check_choice, check_choices, check_range
+from implicit_bias_lab.experiments.io import write_manifest
+from implicit_bias_lab.experiments.recovery_results import as_records, grid_from_records
+from implicit_bias_lab.experiments.reference_solvers import local_weighted_lhalf_interpolant, weighted_l1_interpolant
+from implicit_bias_lab.models import DiagonalNet, SquaredLossProblem
+from implicit_bias_lab.models.sparse_regression import DESIGNS, MAGNITUDES, make_sparse_regression, population_test_loss
+from implicit_bias_lab.sde.batching import blocked_vmap
+from implicit_bias_lab.sde.discrete import adaptive, sgd
+from implicit_bias_lab.sde.discrete.simulate import make_runner
+from implicit_bias_lab.sde.noise import LabelNoise, NoNoise
+from implicit_bias_lab.precision import enable_x64
 
 DESCRIPTION = "Sample complexity of sparse recovery: label-noise SGD vs Adam on a diagonal net (Li–Wen–Lyu 2025, Fig. 2)"
 OPTIMIZER_NAMES = ("gd", "sgd", "adam", "adame")
@@ -108,6 +109,7 @@ class Config:
     seed: int = 0
     sweep_key: str = ""
     sweep_values: tuple[float, ...] = ()
+    sweep_optimizers: tuple[str, ...] = ()
 
     def __post_init__(self):
         check_range("d", self.d, 1)
@@ -154,6 +156,10 @@ class Config:
                 raise ConfigError(f"config key 'sweep_values' must list distinct values of {self.sweep_key!r}, got {self.sweep_values}")
             for value in self.sweep_values:  # each variant validates itself, naming the swept key
                 variant(self, value)
+        if self.sweep_optimizers:
+            if not self.sweep_key:
+                raise ConfigError("config key 'sweep_optimizers' needs a sweep: set 'sweep_key' and 'sweep_values'")
+            check_choices("sweep_optimizers", self.sweep_optimizers, self.optimizers)
         if self.label_noise == 0 and "sgd" in self.optimizers:
             raise ConfigError("config key 'label_noise' must be > 0 for the label-noise optimizer 'sgd'")
 
@@ -193,7 +199,7 @@ class Config:
 
 PRESETS: dict[str, dict] = {
     # Our choice, sized for `make run` (< 3 min on 2 CPU cores). Where the SGD/Adam gap is real
-    # (see README): ±1 data (paper), U(−1,1) magnitudes with |w*|≥0.01 (paper's code), larger d/κ
+    # (docs/results.md): ±1 data (paper), U(−1,1) magnitudes with |w*|≥0.01 (paper's code), larger d/κ
     # than the d=100, κ=5 toy where the two flows tie (docs/theory.md#104-sparse-recovery-by-the-slow-flows); one chunk of 40 (fastest
     # here, results do not depend on it) and a GD landing of 4000 steps (loss ~1e-30 by step 2000).
     "default": dict(
@@ -245,14 +251,37 @@ def protocol(config: Config) -> str:
 
 def variant(config: Config, value: float) -> Config:
     """The config with `sweep_key` set to `value` (and no sweep of its own)."""
-    return dataclasses.replace(config, **{config.sweep_key: type(getattr(config, config.sweep_key))(value)}, sweep_key="", sweep_values=())
+    return dataclasses.replace(config, **{config.sweep_key: type(getattr(config, config.sweep_key))(value)},
+                               sweep_key="", sweep_values=(), sweep_optimizers=())
 
 
 def variants(config: Config) -> list[tuple[float | None, Config]]:
-    """(swept value, config) for every point of the hyperparameter sweep; [(None, config)] without one."""
+    """(swept value, config) for every point of the hyperparameter sweep; [(None, config)] without
+    one. With `sweep_optimizers`, the base value of the swept key is a point too (where the other
+    optimizers run) when it is not among `sweep_values`."""
     if not config.sweep_key:
         return [(None, config)]
-    return [(v, variant(config, v)) for v in config.sweep_values]
+    values = list(config.sweep_values)
+    base = float(getattr(config, config.sweep_key))
+    if config.sweep_optimizers and base not in values:
+        values.append(base)
+    return [(v, variant(config, v)) for v in values]
+
+
+def work_items(config: Config) -> list[tuple[int, str, str]]:
+    """(variant index, optimizer, method) of every task of the sweep: all tasks at every swept
+    value, except that an optimizer outside a non-empty `sweep_optimizers` (and the limit program
+    recorded under it) runs only at the base value of the swept key."""
+    points = variants(config)
+    base = float(getattr(config, config.sweep_key)) if config.sweep_key else None
+    out = []
+    for vi, (value, _) in enumerate(points):
+        for opt, meth in tasks(config):
+            swept = not config.sweep_optimizers or opt in config.sweep_optimizers
+            at_sweep = value is None or value in config.sweep_values
+            if (swept and at_sweep) or (not swept and (value is None or value == base)):
+                out.append((vi, opt, meth))
+    return out
 
 
 @dataclass(frozen=True)
@@ -427,8 +456,8 @@ def slow_flow_final(config: Config, optimizer: str, X, y, n, theta0, quasi_stati
     Returns (θ, status) with status 0 (stationary, or the SGD flow at 4× its e-fold budget),
     3 (time budget reached) or 4 (failed).
     """
-    from sde.slow_diagonal import CONVERGED, FAILED, MAX_TIME, integrate_adam_flow_stepped, integrate_sgd_flow_stepped
-    from sde.slow_diagonal_state import STIFF, integrate_adam_state_flow
+    from implicit_bias_lab.sde.slow_diagonal import CONVERGED, FAILED, MAX_TIME, integrate_adam_flow_stepped, integrate_sgd_flow_stepped
+    from implicit_bias_lab.sde.slow_diagonal_state import STIFF, integrate_adam_state_flow
 
     if optimizer == "sgd":
         c = jnp.asarray([config.noise_constant(k) for k in n])
@@ -563,11 +592,13 @@ def needs_landing(config: Config, optimizer: str, method: str) -> bool:
 
 def landing_task(config: Config, chunk: list[Instance]) -> dict[str, np.ndarray]:
     """An executor task: the chunk's GD landing points with the chunk's labels."""
+    enable_x64()  # executor tasks may run in another process (a Ray worker)
     return {"theta": gd_landing(config, chunk), **_labels(chunk)}
 
 
 def chunk_task(config: Config, optimizer: str, method: str, chunk: list[Instance], landing: np.ndarray | None) -> dict[str, np.ndarray]:
     """An executor task: one (optimizer, method) over one chunk, with the chunk's labels."""
+    enable_x64()  # executor tasks may run in another process (a Ray worker)
     arrays = compute_chunk(config, optimizer, method, chunk, lambda: landing)
     arrays.update(_labels(chunk))
     return arrays
@@ -580,8 +611,8 @@ def sweep(config: Config, out_dir: Path, progress=None, executor=None) -> list[d
     Each point of a hyperparameter sweep (`sweep_key`, `sweep_values`) is a variant config with its
     own chunk folder (keyed by its settings, so a plain run with the same value shares it); all
     variants' chunks go to the executor together, and each record carries its swept value."""
-    from experiments.executors import LocalExecutor
-    from experiments.progress import Progress
+    from implicit_bias_lab.experiments.executors import LocalExecutor
+    from implicit_bias_lab.experiments.progress import Progress
 
     executor = executor if executor is not None else LocalExecutor()
     progress = sys.stderr if progress is None else progress  # looked up now, so a redirected stderr is used
@@ -589,7 +620,7 @@ def sweep(config: Config, out_dir: Path, progress=None, executor=None) -> list[d
     stores = [ChunkStore(Path(out_dir) / "chunks" / config_fingerprint(cfg), report=progress) for _, cfg in points]
     insts = instances(config)
     chunks = [insts[i : i + config.chunk_size] for i in range(0, len(insts), config.chunk_size)]
-    work = [(vi, opt, meth, ci) for vi in range(len(points)) for opt, meth in tasks(config) for ci in range(len(chunks))]
+    work = [(vi, opt, meth, ci) for vi, opt, meth in work_items(config) for ci in range(len(chunks))]
     key = lambda opt, meth, ci: f"{meth}-{opt}-size{config.chunk_size}-{ci:05d}"  # noqa: E731
     landing_key = lambda ci: f"landing-size{config.chunk_size}-{ci:05d}"  # noqa: E731
     results = {}
@@ -641,6 +672,8 @@ def _describe(executor) -> str:
 
 
 def to_dataset(config: Config, records: list[dict]):
+    """The results as a grid over (optimizer, route[, swept key], n, seed) with CF attributes
+    (experiments/recovery_results.py: format 2, what results.nc holds)."""
     import xarray as xr
 
     columns = {k: [r[k] for r in records] for k in records[0]}
@@ -672,12 +705,13 @@ def to_dataset(config: Config, records: list[dict]):
     if config.sweep_key:
         ds[config.sweep_key] = ("record", np.asarray(columns[config.sweep_key], np.float64))
         ds.attrs["sweep_key"] = config.sweep_key
-    return ds
+    return grid_from_records(ds, optimizers=list(config.optimizers), methods=list(config.methods))
 
 
 def agreement(ds, optimizer: str) -> tuple[float, int]:
     """Share of (n, seed[, swept value]) instances where `discrete` and `slow` make the same
     recovery decision."""
+    ds = as_records(ds)
     swept = ds[ds.attrs["sweep_key"]].values if "sweep_key" in ds.attrs else np.zeros(ds.sizes["record"])
 
     def decisions(method):
@@ -693,9 +727,10 @@ def agreement(ds, optimizer: str) -> tuple[float, int]:
 
 def run(config: Config, out_dir: Path, executor=None, progress=None) -> dict:
     """The sweep (on `executor`, default all local devices), the dataset, the figure, the manifest."""
-    from experiments.executors import LocalExecutor
-    from experiments.io import write_netcdf
-    from figures.sparse_recovery import plot_sparse_recovery
+    enable_x64()  # the flows, projections and Hessian traces need float64
+    from implicit_bias_lab.experiments.executors import LocalExecutor
+    from implicit_bias_lab.experiments.io import write_netcdf
+    from implicit_bias_lab.figures.sparse_recovery import plot_sparse_recovery
 
     t0 = time.perf_counter()
     executor = executor if executor is not None else LocalExecutor()
@@ -703,18 +738,20 @@ def run(config: Config, out_dir: Path, executor=None, progress=None) -> dict:
     ds = to_dataset(config, records)
     write_netcdf(Path(out_dir) / "results.nc", ds)
     figs = plot_sparse_recovery(ds, Path(out_dir), title=f"d={config.d}, κ={config.kappa}, {config.design} design, {config.magnitudes} magnitudes")
-    summary = {"records": int(ds.sizes["record"]), "figure": [str(f) for f in figs]}
+    flat = as_records(ds)
+    summary = {"records": int(flat.sizes["record"]), "figure": [str(f) for f in figs]}
     for opt in config.optimizers:
         share, count = agreement(ds, opt)
         if count:
             summary[f"agreement_discrete_slow_{opt}"] = {"share": share, "instances": count}
     rates = {}
-    for value, _ in variants(config):
-        for opt, meth in tasks(config):
-            sel = ((ds.optimizer == opt) & (ds.method == meth)).values
-            if value is not None:
-                sel &= ds[config.sweep_key].values == value
-            rates[f"{opt}/{meth}" + _point_label(config, value)] = {int(n): float(ds.recovered.values[sel][ds.n.values[sel] == n].mean()) for n in config.n}
+    points = variants(config)
+    for vi, opt, meth in work_items(config):
+        value = points[vi][0]
+        sel = ((flat.optimizer == opt) & (flat.method == meth)).values
+        if value is not None:
+            sel &= flat[config.sweep_key].values == value
+        rates[f"{opt}/{meth}" + _point_label(config, value)] = {int(n): float(flat.recovered.values[sel][flat.n.values[sel] == n].mean()) for n in config.n}
     summary["success_rate"] = rates
     write_manifest(out_dir, config, wall_time_s=time.perf_counter() - t0, extra={"seeds": list(range(config.seeds)), "executor": _describe(executor), "summary": summary})
     return summary
@@ -754,6 +791,7 @@ FIELD_HELP: dict[str, str] = {
     "seed": "master random seed",
     "sweep_key": "hyperparameter to sweep in one run directory (one of SWEEPABLE), or empty",
     "sweep_values": "values of sweep_key",
+    "sweep_optimizers": "optimizers the sweep varies (empty: all); the others run once, at the base value of sweep_key",
 }
 
 # sustained throughput of the batched discrete steps, measured (2026-12-01, 2 CPU cores): 3·10¹⁰
@@ -767,21 +805,25 @@ def describe_cost(config: Config) -> tuple[str, float]:
     discrete steps and the GD landings, ~4·n_max·d flops per step and run, at FLOPS_PER_S of the
     default backend, plus ~5 s of compilation per task; slow flows and reference solvers count
     0.25 s per instance and task)."""
-    points = len(variants(config))
+    points = variants(config)
+    items = work_items(config)
     runs = len(config.n) * config.seeds
     per_step = 4.0 * config.n_max * config.d + 20.0 * config.d
-    pairs = tasks(config)
-    steps = {opt: config.steps(opt) for opt, meth in pairs if meth == "discrete"}
-    landing = any(needs_landing(config, opt, meth) for opt, meth in pairs)
+    steps = {opt: config.steps(opt) for _, opt, meth in items if meth == "discrete"}
+    landings = {vi for vi, opt, meth in items if needs_landing(points[vi][1], opt, meth)}
+    landing = bool(landings)
     landing_steps = config.steps("gd") if landing else 0
-    other = sum(1 for _, meth in pairs if meth != "discrete")
-    flops = points * runs * per_step * (sum(steps.values()) + landing_steps)
+    other = sum(1 for *_, meth in items if meth != "discrete")
+    step_count = sum(points[vi][1].steps(opt) for vi, opt, meth in items if meth == "discrete")
+    step_count += sum(points[vi][1].steps("gd") for vi in landings)
+    flops = runs * per_step * step_count
     backend = jax.default_backend()
-    seconds = flops / FLOPS_PER_S.get(backend, 1e9) + 5.0 * (len(pairs) + landing) + points * runs * other * 0.25
-    chunks = points * -(-runs // config.chunk_size) * (len(pairs) + landing)
+    pairs = {(opt, meth) for _, opt, meth in items}
+    seconds = flops / FLOPS_PER_S.get(backend, 1e9) + 5.0 * (len(pairs) + landing) + runs * other * 0.25
+    chunks = -(-runs // config.chunk_size) * (len(items) + len(landings))
     budget = ", ".join(f"{opt} {k:,} steps" for opt, k in steps.items()) or "no discrete runs"
-    text = (f"sparse-recovery: {points} setting(s) × {runs} instances (n = {list(config.n)}, {config.seeds} seeds, "
-            f"d = {config.d}), {len(pairs)} (optimizer, method) tasks in {chunks} chunks; discrete budgets: {budget}"
+    text = (f"sparse-recovery: {len(points)} setting(s) × {runs} instances (n = {list(config.n)}, {config.seeds} seeds, "
+            f"d = {config.d}), {len(items)} (optimizer, method) tasks in {chunks} chunks; discrete budgets: {budget}"
             + (f"; GD landing {landing_steps:,} steps" if landing else "")
             + f". Rough estimate on {backend}: {flops:.2g} flops of GD/SGD/Adam steps.")
     return text, seconds

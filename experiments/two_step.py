@@ -20,11 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-import models  # noqa: F401  (float64)
-from experiments.config import ConfigError, check_choice, check_range
-from experiments.io import atomic_write_text, write_manifest
-from models import linear_nets as LN
-from models import linear_nets_theory as T
+from implicit_bias_lab.experiments.config import ConfigError, check_choice, check_range
+from implicit_bias_lab.experiments.io import atomic_write_text, write_manifest
+from implicit_bias_lab.models import linear_nets as LN
+from implicit_bias_lab.models import linear_nets_theory as T
+from implicit_bias_lab.precision import enable_x64
 
 DESCRIPTION = "layer-wise LRs in 2-/3-/deep linear nets: 1- and 2-step closed forms, balance window, exact GD"
 
@@ -327,6 +327,7 @@ def line_verdicts(eta1: np.ndarray, lr_max: float, depth: int, losses: np.ndarra
 
 
 def run(config: Config, out_dir) -> dict:
+    enable_x64()  # the flows, projections and Hessian traces need float64
     t0 = time.perf_counter()
     cfg = config
     out = Path(out_dir)
@@ -468,7 +469,7 @@ def run(config: Config, out_dir) -> dict:
     }
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, default=str))
     try:
-        from figures import linear_nets as F
+        from implicit_bias_lab.figures import linear_nets as F
 
         summary["figures"] = [str(p) for p in F.plot_all(line_rows, scaling_rows, gap_rows, theory["windows"], out, edges=gd_edges)]
     except ImportError as err:  # matplotlib missing: results still written

@@ -22,7 +22,7 @@ def adam_flow_agreement_figure(result: dict, title: str = ""):
         style = STYLE.get(flow, dict(label=flow))
         ax_share.plot(etas, values["agreement"], **style)
         ax_dist.plot(etas, values["median_distance"], **style)
-    ax_share.axhline(0.9, color="0.4", lw=0.8, ls=":", label="0.9")
+    ax_share.axhline(0.9, color="0.4", lw=0.8, ls=":", label="0.9", gid="reference:0.9")
     ax_share.set(xscale="log", xlabel="Adam learning rate η", ylabel="share of agreeing recovery decisions",
                  ylim=(min(0.5, ax_share.get_ylim()[0]), 1.02), title="discrete vs flow: same decision")
     ax_dist.set(xscale="log", yscale="log", xlabel="Adam learning rate η", ylabel="median ‖w_discrete − w_flow‖",
@@ -32,7 +32,7 @@ def adam_flow_agreement_figure(result: dict, title: str = ""):
         d = np.asarray(result["flows"]["state"]["median_distance"], float)
         i = int(np.argmin(etas))
         if d[i] > 0:
-            ax_dist.plot(etas, d[i] * etas / etas[i], color="0.6", lw=0.8, ls=":", label="∝ η")
+            ax_dist.plot(etas, d[i] * etas / etas[i], color="0.6", lw=0.8, ls=":", label="∝ η", gid="reference:slope 1")
     for ax in (ax_share, ax_dist):
         ax.invert_xaxis()
         ax.legend(fontsize=8)

@@ -21,7 +21,21 @@ PANELS = (
 )
 
 
+YLABELS = {"trace_hessian": r"tr $H$", "trace_sqrt_diag_hessian": r"tr Diag$(H)^{1/2}$",
+           "test_error": r"$\|P-M^*\|_F^2$"}
+
+
 def plot_sharpness_vs_slow_time(config, results: dict, out_dir: Path) -> Path:
+    fig = sharpness_figure(config, results)
+    path = Path(out_dir) / "matrix_factorization.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def sharpness_figure(config, results: dict):
+    """The figure of `plot_sharpness_vs_slow_time`: per panel, per optimizer one band and one mean
+    line (discrete) and one dashed line (slow flow), thin unlabelled lines for single seeds."""
     depths = list(results)
     times = config.slow_time * np.arange(config.num_logs + 1) / config.num_logs
     fig, axes = plt.subplots(len(depths), 3, figsize=(13, 3.6 * len(depths)), squeeze=False)
@@ -41,6 +55,7 @@ def plot_sharpness_vs_slow_time(config, results: dict, out_dir: Path) -> Path:
                 ax.set_yscale("symlog", linthresh=1e-4)
             ax.set_title(f"depth {depth}: {title}", fontsize=9)
             ax.set_xlabel(r"slow time $t=\eta^2k$")
+            ax.set_ylabel(YLABELS[metric])
         row[0].legend(fontsize=7)
     fig.suptitle(
         f"Deep matrix factorization (Li–Wen–Lyu §6): rank-{config.rank} {config.size}×{config.size} M*, n = {config.n}, "
@@ -49,7 +64,4 @@ def plot_sharpness_vs_slow_time(config, results: dict, out_dir: Path) -> Path:
         fontsize=9,
     )
     fig.tight_layout()
-    path = Path(out_dir) / "matrix_factorization.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return fig

@@ -12,13 +12,21 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
-def plot_curves(curves: dict, times: np.ndarray, path: Path) -> Path:
+def _save(fig, path: Path) -> Path:
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def curves_figure(curves: dict, times: np.ndarray):
+    """One colour per schedule (named in the left panel's legend): its learning rate (left), and
+    (right) its exact expected loss (—), OU/SDE limit (···) and, where run, Monte Carlo (•)."""
     fig, (a0, a1) = plt.subplots(1, 2, figsize=(10, 3.8))
     for i, (name, c) in enumerate(curves.items()):
         col = f"C{i}"
         a0.plot(np.arange(1, len(c["etas"]) + 1), c["etas"], color=col, label=name)
-        a1.plot(np.arange(len(c["exact"])), c["exact"], color=col, lw=1.2, label=f"{name} exact")
-        a1.plot(np.arange(len(c["ou"])), c["ou"], ":", color=col, lw=1)
+        a1.plot(np.arange(len(c["exact"])), c["exact"], color=col, lw=1.2, gid=f"exact:{name}")
+        a1.plot(np.arange(len(c["ou"])), c["ou"], ":", color=col, lw=1, gid=f"ou:{name}")
         if np.all(np.isfinite(c["mc_mean"])):
             a1.errorbar(times, c["mc_mean"], yerr=2 * c["mc_se"], fmt="o", ms=2, color=col, alpha=0.6)
     a0.set_xlabel("step")
@@ -29,12 +37,16 @@ def plot_curves(curves: dict, times: np.ndarray, path: Path) -> Path:
     a1.set_yscale("log")
     a1.set_title("exact recursion (—), OU/SDE (···), Monte Carlo (•, ±2 s.e.)", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return fig
 
 
-def plot_mpl(curves: dict, mpl: dict, fit_schedules, loss_floor: float, path: Path) -> Path:
+def plot_curves(curves: dict, times: np.ndarray, path: Path) -> Path:
+    return _save(curves_figure(curves, times), path)
+
+
+def mpl_figure(curves: dict, mpl: dict, fit_schedules, loss_floor: float):
+    """One panel per fitted law: L − L* of every schedule (solid, fit or held out) and the law's
+    prediction (dashed, same colour)."""
     fig, axes = plt.subplots(1, len(mpl), figsize=(5 * len(mpl), 3.8), squeeze=False)
     for ax, (label, res) in zip(axes[0], mpl.items()):
         law = res["law"]
@@ -42,7 +54,7 @@ def plot_mpl(curves: dict, mpl: dict, fit_schedules, loss_floor: float, path: Pa
             T = len(c["etas"])
             t = np.unique(np.geomspace(1, T, 80).astype(int))
             ax.plot(t, c["exact"][t] - loss_floor, color=f"C{i}", lw=1.5, label=name + (" (fit)" if name in fit_schedules else " (held out)"))
-            ax.plot(t, law.loss(c["etas"], t) - loss_floor, "--", color=f"C{i}", lw=1)
+            ax.plot(t, law.loss(c["etas"], t) - loss_floor, "--", color=f"C{i}", lw=1, gid=f"law:{name}")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("step")
@@ -50,9 +62,11 @@ def plot_mpl(curves: dict, mpl: dict, fit_schedules, loss_floor: float, path: Pa
         ax.set_title(f"multi-power law, {label} (dashed)", fontsize=9)
         ax.legend(fontsize=6)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return fig
+
+
+def plot_mpl(curves: dict, mpl: dict, fit_schedules, loss_floor: float, path: Path) -> Path:
+    return _save(mpl_figure(curves, mpl, fit_schedules, loss_floor), path)
 
 
 def plot_all(curves, times, mpl, cfg, out_dir) -> list[Path]:

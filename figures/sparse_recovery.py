@@ -23,6 +23,8 @@ import numpy as np
 from matplotlib.colors import to_rgb
 from matplotlib.transforms import blended_transform_factory
 
+from implicit_bias_lab.experiments.recovery_results import as_records
+
 # Okabe & Ito (2008), "Color Universal Design"
 OKABE_ITO = {
     "black": "#000000", "orange": "#E69F00", "sky_blue": "#56B4E9", "green": "#009E73",
@@ -118,7 +120,9 @@ def _seeds_text(counts: list[int]) -> str:
 
 
 def sparse_recovery_figure(ds, title: str = ""):
-    """The figure (a `matplotlib.figure.Figure`, not saved) for a sparse-recovery dataset."""
+    """The figure (a `matplotlib.figure.Figure`, not saved) for a sparse-recovery dataset (the
+    results grid of experiments/recovery_results.py, or its flat per-run view)."""
+    ds = as_records(ds)
     optimizer = np.asarray(ds.optimizer.values, dtype=str)
     method = np.asarray(ds.method.values, dtype=str)
     n = np.asarray(ds.n.values)

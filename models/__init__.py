@@ -1,14 +1,11 @@
 """Problems the theory talks about: parameters θ, per-sample predictions f(θ, x), data, Γ.
 
-Importing the lab turns on JAX's float64 mode (the theory's Hessians, projections and
-pseudo-inverses need it); the discrete engine still runs in float32 unless asked for float64.
+Importing the lab leaves JAX's dtype settings alone: the theory's Hessians, projections and
+pseudo-inverses need float64, so call implicit_bias_lab.enable_x64() first (the ibl CLI and the
+experiments do); the discrete engine runs in float32 unless asked for float64.
 """
 
-import jax
-
-jax.config.update("jax_enable_x64", True)
-
-from models.base import (  # noqa: E402
+from implicit_bias_lab.models.base import (
     AbstractModel,
     AbstractProblem,
     FunctionModel,
@@ -16,18 +13,18 @@ from models.base import (  # noqa: E402
     SquaredLossProblem,
     predictions,
 )
-from models.deep_linear import DeepLinearNet, matrix_sensing_data  # noqa: E402
-from models.diagonal_net import DiagonalNet  # noqa: E402
-from models.quadratic import LinearModel, flat_quadratic  # noqa: E402
-from models.registry import MODELS, make_model  # noqa: E402
-from models.sharpness import (  # noqa: E402
+from implicit_bias_lab.models.deep_linear import DeepLinearNet, matrix_sensing_data
+from implicit_bias_lab.models.diagonal_net import DiagonalNet
+from implicit_bias_lab.models.quadratic import LinearModel, flat_quadratic
+from implicit_bias_lab.models.registry import MODELS, make_model
+from implicit_bias_lab.models.sharpness import (
     lambda_max,
     trace_diag_hessian_power,
     trace_hessian,
     trace_sqrt_diag_hessian,
 )
-from models.sparse_regression import SparseRegressionData, make_sparse_regression  # noqa: E402
-from models.toys import NoisyEllipse, ProductToy  # noqa: E402
+from implicit_bias_lab.models.sparse_regression import SparseRegressionData, make_sparse_regression
+from implicit_bias_lab.models.toys import NoisyEllipse, ProductToy
 
 __all__ = [
     "AbstractModel",

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
-from models.base import AbstractModel, check_size
+from implicit_bias_lab.models.base import AbstractModel, check_size
 
 
 class DeepLinearNet(AbstractModel):

@@ -11,8 +11,8 @@ from typing import Callable
 
 from jax import Array
 
-from models.base import SquaredLossProblem
-from models.sharpness import diag_power_trace
+from implicit_bias_lab.models.base import SquaredLossProblem
+from implicit_bias_lab.models.sharpness import diag_power_trace
 
 
 Metric = Callable[[SquaredLossProblem, Array], Array]

@@ -10,7 +10,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from models.base import AbstractModel, check_size, SquaredLossProblem
+from implicit_bias_lab.models.base import AbstractModel, check_size, SquaredLossProblem
 
 
 class LinearModel(AbstractModel):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from models.base import AbstractModel
-from models.deep_linear import DeepLinearNet
-from models.diagonal_net import DiagonalNet
-from models.quadratic import LinearModel
-from models.toys import NoisyEllipse, ProductToy
+from implicit_bias_lab.models.base import AbstractModel
+from implicit_bias_lab.models.deep_linear import DeepLinearNet
+from implicit_bias_lab.models.diagonal_net import DiagonalNet
+from implicit_bias_lab.models.quadratic import LinearModel
+from implicit_bias_lab.models.toys import NoisyEllipse, ProductToy
 
 MODELS: dict[str, type[AbstractModel]] = {
     "linear": LinearModel,

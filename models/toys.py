@@ -11,7 +11,7 @@ from __future__ import annotations
 import equinox as eqx
 import jax.numpy as jnp
 
-from models.base import AbstractModel, SquaredLossProblem
+from implicit_bias_lab.models.base import AbstractModel, SquaredLossProblem
 
 
 class AbstractPlaneToy(AbstractModel):

@@ -29,8 +29,8 @@ from pathlib import Path
 
 from IPython.display import Image, display
 
-from experiments.demos import kernel_rich
-from experiments.demos.common import save_still, small_from_env
+from implicit_bias_lab.experiments.demos import kernel_rich
+from implicit_bias_lab.experiments.demos.common import save_still, small_from_env
 
 SMALL = small_from_env()  # IBL_DEMO_SMALL=1 runs the small, fast version (the tests do)
 OUT = Path("runs") / "notebooks" / "kernel-rich"

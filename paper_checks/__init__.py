@@ -12,6 +12,6 @@ Modules are discovered automatically, in name order. `run_checks` (behind `make 
 
 from __future__ import annotations
 
-from paper_checks.catalogue import CheckResult, discover_claims, format_table, run_checks
+from implicit_bias_lab.paper_checks.catalogue import CheckResult, discover_claims, format_table, run_checks
 
 __all__ = ["CheckResult", "discover_claims", "format_table", "run_checks"]

@@ -11,8 +11,8 @@ import traceback
 from pathlib import Path
 from types import ModuleType
 
-import models  # noqa: F401  (float64)
-from experiments.io import atomic_write_text
+from implicit_bias_lab.experiments.io import atomic_write_text
+from implicit_bias_lab.precision import enable_x64
 
 SIZES = ("small", "full")
 
@@ -37,16 +37,16 @@ class CheckResult:
 
 
 def discover_claims() -> dict[str, ModuleType]:
-    import paper_checks.claims as pkg
+    from implicit_bias_lab.paper_checks import claims as pkg
 
     out = {}
     for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda i: i.name):
         if info.name.startswith("_"):
             continue
-        mod = importlib.import_module(f"paper_checks.claims.{info.name}")
+        mod = importlib.import_module(f"implicit_bias_lab.paper_checks.claims.{info.name}")
         for attr in ("CLAIM", "SOURCE", "check"):
             if not hasattr(mod, attr):
-                raise TypeError(f"paper_checks.claims.{info.name} must define {attr}")
+                raise TypeError(f"implicit_bias_lab.paper_checks.claims.{info.name} must define {attr}")
         out[info.name] = mod
     return out
 
@@ -73,6 +73,7 @@ def format_table(rows: list[tuple[str, CheckResult]]) -> str:
 
 def run_checks(size: str = "full", out_dir: str | Path | None = None, only: list[str] | None = None) -> bool:
     """Run every claim (or those in `only`), print the table, write `checks.md`; True if all pass."""
+    enable_x64()  # the checks' numerics run in float64
     if size not in SIZES:
         raise ValueError(f"size must be one of {SIZES}, got {size!r}")
     claims = discover_claims()

@@ -1,7 +1,6 @@
 """Dynamics: noise models, discrete optimizers and their engine, SDE and Slow-SDE approximations."""
 
-import models  # noqa: F401  (turns on float64 mode before any array is made)
-from sde.noise import (
+from implicit_bias_lab.sde.noise import (
     NOISES,
     AbstractNoise,
     IsotropicNoise,
@@ -10,7 +9,7 @@ from sde.noise import (
     NoNoise,
     make_noise,
 )
-from sde.slow import integrate_slow_flow, slow_velocity
+from implicit_bias_lab.sde.slow import integrate_slow_flow, slow_velocity
 
 __all__ = [
     "AbstractNoise",

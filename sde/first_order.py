@@ -48,9 +48,9 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
-from models.base import AbstractProblem, SquaredLossProblem
-from sde.discrete.validation import check_nonnegative, check_positive, check_unit_interval
-from sde.noise import AbstractNoise, IsotropicNoise, LabelNoise, MinibatchNoise, NoNoise
+from implicit_bias_lab.models.base import AbstractProblem, SquaredLossProblem
+from implicit_bias_lab.sde.discrete.validation import check_nonnegative, check_positive, check_unit_interval
+from implicit_bias_lab.sde.noise import AbstractNoise, IsotropicNoise, LabelNoise, MinibatchNoise, NoNoise
 
 
 # ----------------------------------------------------------------------------- validation

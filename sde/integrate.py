@@ -38,10 +38,10 @@ import jax.numpy as jnp
 import lineax as lx
 from jax import Array
 
-from models.base import AbstractProblem
-from sde.batching import blocked_vmap
-from sde.discrete.simulate import RunStatus, cast_floats, check_schedule
-from sde.first_order import AbstractFirstOrderSDE
+from implicit_bias_lab.models.base import AbstractProblem
+from implicit_bias_lab.sde.batching import blocked_vmap
+from implicit_bias_lab.sde.discrete.simulate import RunStatus, cast_floats, check_schedule
+from implicit_bias_lab.sde.first_order import AbstractFirstOrderSDE
 
 Metric = Callable[[AbstractProblem, Array], Array]
 """A logged quantity `metric(problem, theta)` (the same signature as the discrete engine's)."""

@@ -20,7 +20,6 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
-jax.config.update("jax_enable_x64", True)
 
 LossFn = Callable[[Array], Array]
 

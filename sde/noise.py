@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
-from models.base import AbstractProblem, SquaredLossProblem
+from implicit_bias_lab.models.base import AbstractProblem, SquaredLossProblem
 
 LABEL_DISTRIBUTIONS = ("gaussian", "rademacher")
 

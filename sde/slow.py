@@ -24,7 +24,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from sde import manifold as mf
+from implicit_bias_lab.sde import manifold as mf
+from implicit_bias_lab.precision import require_x64
 
 LossFn = Callable[[Array], Array]
 
@@ -318,6 +319,7 @@ def integrate_slow_flow(
     interval is integrated separately and its end point re-projected onto Γ by Newton steps
     θ ← θ − H_r⁺∇L (the Gauss–Newton step J⁺r for squared loss) before continuing.
     """
+    require_x64("sde.slow.integrate_slow_flow")
     _check_optimizer_and_noise(noise_scale, optimizer)
     if not (np.isfinite(float(t1)) and float(t1) > 0):
         raise ValueError(f"t1 must be a finite slow time > 0, got {t1!r}")

@@ -28,9 +28,9 @@ import numpy as np
 import optimistix as optx
 from jax import Array
 
-from sde.manifold import gram_pinv_solve
+from implicit_bias_lab.sde.manifold import gram_pinv_solve
+from implicit_bias_lab.precision import require_x64
 
-jax.config.update("jax_enable_x64", True)
 
 # status codes of the integrators
 RUNNING, CONVERGED, MAX_TIME, MAX_PHASES, FAILED = 0, 1, 2, 3, 4
@@ -208,6 +208,7 @@ def integrate_adam_flow(
     dead). Does not depend on the label-noise scale c (Adam's drift is scale-invariant).
     jit-compiled; vmap over (X, y, theta0) for sweeps.
     """
+    require_x64("sde.slow_diagonal.integrate_adam_flow")
     theta0 = jnp.asarray(theta0)
     sign = jnp.where(theta0 >= 0, 1.0, -1.0)
     s0 = theta0 * theta0
@@ -528,6 +529,7 @@ def integrate_adam_flow_stepped(
     FAILED (with the last finite state) on non-finite input, a non-finite step or a strict Cholesky
     failure — never a silent NaN.
     """
+    require_x64("sde.slow_diagonal.integrate_adam_flow_stepped")
     opts = _stepped_options(closed_form_phase1, linalg, reuse_factor, gram_dtype, refine, pivot_rtol, rtol, square_stop)
     theta0 = jnp.asarray(theta0)
     sign = jnp.where(theta0 >= 0, 1.0, -1.0)
@@ -586,6 +588,7 @@ def integrate_adam_flow_compact(
     may stay above stat_tol for the whole t1 (d = 10⁴, n = 500). It assumes that rank: true
     generically for ±1 data at n in the hundreds, false at small n (equal columns; the d = 28,
     n = 9 instance of tests/test_slow_diagonal_fast.py stops early with it)."""
+    require_x64("sde.slow_diagonal.integrate_adam_flow_compact")
     opts = _stepped_options(closed_form_phase1, linalg, reuse_factor, gram_dtype, refine, pivot_rtol, rtol, square_stop)
     X = jnp.asarray(X)
     y = jnp.asarray(y)
@@ -631,6 +634,7 @@ def integrate_sgd_flow_stepped(
     RK4 is accurate to ~1e-6 per unit decay, and unlike an adaptive solver under vmap its cost is
     fixed. The sweep route (see tests/test_slow_diagonal_stepped.py for the agreement). Status is
     CONVERGED when the final velocity is below 1e-8·c, else MAX_TIME."""
+    require_x64("sde.slow_diagonal.integrate_sgd_flow_stepped")
     theta0 = jnp.asarray(theta0)
     dt = jnp.asarray(t1, theta0.dtype) / num_steps
 
@@ -675,6 +679,7 @@ def integrate_sgd_flow(
     two Gauss–Newton steps θ ← θ − Jᵀ(JJᵀ)⁺r put the end point back on Γ. Off-support
     coordinates decay like e^{−2c m_i t}: budget t1 accordingly. jit-compiled; vmappable.
     """
+    require_x64("sde.slow_diagonal.integrate_sgd_flow")
     theta0 = jnp.asarray(theta0)
 
     def field(t, th, args):

@@ -48,13 +48,13 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
-from sde.manifold import gram_pinv_solve
-from sde.slow_diagonal import FAILED, MAX_TIME, _gram, _J_apply, effective_weights, second_moments
+from implicit_bias_lab.sde.manifold import gram_pinv_solve
+from implicit_bias_lab.sde.slow_diagonal import FAILED, MAX_TIME, _gram, _J_apply, effective_weights, second_moments
+from implicit_bias_lab.precision import require_x64
 
 #: status of a flow stopped because a segment needed more than `max_steps_per_segment` steps
 STIFF = 5
 
-jax.config.update("jax_enable_x64", True)
 
 LOG_V_FLOOR = -600.0
 SOLVERS = ("tsit5", "kvaerno5")
@@ -136,6 +136,7 @@ def integrate_adam_state_flow(
     `num_segments` Diffrax solves each followed by a retraction onto Γ. jit-compiled; vmap over
     (X, y, θ0[, noise_scale]) for sweeps (X, y may be row-padded with zeros and the true rows
     scaled by √(n_max/n): Γ, m and Xᵀμ are unchanged)."""
+    require_x64("sde.slow_diagonal_state.integrate_adam_state_flow")
     if solver not in SOLVERS:
         raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
     theta0 = jnp.asarray(theta0)

@@ -1,11 +1,15 @@
-"""Shared test helpers. Importing `models` turns on float64."""
+"""Shared test helpers. The tests run with JAX's float64 mode on, as the CLI and experiments do
+(importing the lab itself leaves it off: tests/test_packaging.py)."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import models  # noqa: F401
+from implicit_bias_lab import models
+from implicit_bias_lab.precision import enable_x64
+
+enable_x64()
 
 
 def tree_allclose(a, b, *, rtol=0.0, atol=0.0) -> bool:

@@ -8,9 +8,9 @@ matplotlib.use("Agg")
 import numpy as np
 import pytest
 
-from experiments.adam_flow_agreement import PRESETS, Config, measure
-from experiments.config import ConfigError
-from figures.adam_flow_agreement import adam_flow_agreement_figure
+from implicit_bias_lab.experiments.adam_flow_agreement import PRESETS, Config, measure
+from implicit_bias_lab.experiments.config import ConfigError
+from implicit_bias_lab.figures.adam_flow_agreement import adam_flow_agreement_figure
 
 
 @pytest.fixture(scope="module")

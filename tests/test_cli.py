@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-import experiments.sparse_recovery as sr
-from experiments.cli import main
-from experiments.config import ConfigError, build_config, resolve_config
-from experiments.io import read_manifest, write_manifest, write_start_manifest
-from experiments.progress import Progress
+from implicit_bias_lab.experiments import sparse_recovery as sr
+from implicit_bias_lab.experiments.cli import main
+from implicit_bias_lab.experiments.config import ConfigError, build_config, resolve_config
+from implicit_bias_lab.experiments.io import read_manifest, write_manifest, write_start_manifest
+from implicit_bias_lab.experiments.progress import Progress
 
 ROOT = Path(__file__).parent.parent
 TINY = ["d=20", "kappa=2", "n=[8]", "seeds=2", 'optimizers=["gd","sgd"]', 'methods=["discrete"]', "gd_steps=200",
@@ -86,7 +86,7 @@ def test_show_writes_toml_that_run_reads_back_to_an_equal_config(preset, tmp_pat
 
 
 def test_show_prints_every_key_of_every_experiment(capsys):
-    from experiments.registry import EXPERIMENTS, load_experiment
+    from implicit_bias_lab.experiments.registry import EXPERIMENTS, load_experiment
 
     for name in EXPERIMENTS:
         assert main(["show", name]) == 0
@@ -238,7 +238,7 @@ def test_default_out_resume_command_names_the_chosen_directory(tmp_path, capsys,
 def test_interrupted_run_says_what_is_stored_and_how_to_resume(tmp_path, sig, code, name):
     out = tmp_path / "run"
     argv = ["run", "sparse-recovery", *sets(TINY), "--out", str(out)]
-    cmd = [sys.executable, "-c", "import sys; from experiments.cli import main; sys.exit(main(sys.argv[1:]))", *argv]
+    cmd = [sys.executable, "-c", "import sys; from implicit_bias_lab.experiments.cli import main; sys.exit(main(sys.argv[1:]))", *argv]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     deadline = time.time() + 120
     # wait until the sweep has stored its first chunk (so the signal lands inside the run)

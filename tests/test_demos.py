@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from experiments import cli
-from experiments.demos import DEMOS
-from experiments.demos.common import SMALL_ENV
+from implicit_bias_lab.experiments import cli
+from implicit_bias_lab.experiments.demos import DEMOS
+from implicit_bias_lab.experiments.demos.common import SMALL_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"

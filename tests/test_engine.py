@@ -6,14 +6,13 @@ import numpy as np
 import pytest
 from conftest import tree_equal
 
-import models
-from models import DiagonalNet, SquaredLossProblem, make_sparse_regression
-from models.metrics import standard_metrics
-from sde.discrete import RunStatus, adam, sgd, simulate, simulate_runs
-from sde.discrete.simulate import make_runner
+from implicit_bias_lab.models import DiagonalNet, SquaredLossProblem, make_sparse_regression
+from implicit_bias_lab.models.metrics import standard_metrics
+from implicit_bias_lab.sde.discrete import RunStatus, adam, sgd, simulate, simulate_runs
+from implicit_bias_lab.sde.discrete.simulate import make_runner
 
 LOSS = {"loss": lambda p, th: p.loss(th)}
-from sde.noise import LabelNoise, NoNoise
+from implicit_bias_lab.sde.noise import LabelNoise, NoNoise
 
 
 def sparse_problem(n=8, d=16, dtype=jnp.float32):

@@ -16,7 +16,7 @@ import xarray as xr  # noqa: E402
 from matplotlib.collections import PolyCollection  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
 
-from figures.sparse_recovery import (  # noqa: E402
+from implicit_bias_lab.figures.sparse_recovery import (  # noqa: E402
     plot_sparse_recovery,
     sparse_recovery_figure,
     wilson_interval,
@@ -238,7 +238,7 @@ def test_unknown_method_and_optimizer_are_drawn(figure):
 
 def test_real_dataset_layout(figure):
     """The dataset exactly as the experiment builds it (with a sweep)."""
-    from experiments.sparse_recovery import FIELDS, Config, to_dataset
+    from implicit_bias_lab.experiments.sparse_recovery import FIELDS, Config, to_dataset
 
     config = Config(d=10, kappa=2, n=(4, 8), seeds=2, optimizers=("sgd", "adam"), sweep_key="lr_adam",
                     sweep_values=(0.01, 0.02))

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from scipy.integrate import solve_ivp
 
-from models import LinearModel, LossProblem, SquaredLossProblem
-from sde.discrete import RunStatus, adam, rmsprop, sgd, simulate, simulate_runs
-from sde.first_order import (
+from implicit_bias_lab.models import LinearModel, LossProblem, SquaredLossProblem
+from implicit_bias_lab.sde.discrete import RunStatus, adam, rmsprop, sgd, simulate, simulate_runs
+from implicit_bias_lab.sde.first_order import (
     AdamSDE,
     RMSpropSDE,
     SGDSDE,
@@ -26,8 +26,8 @@ from sde.first_order import (
     noise_covariance_diagonal,
     noise_factor,
 )
-from sde.integrate import diffrax_solve, euler_maruyama, integrate, integrate_runs
-from sde.noise import AbstractNoise, IsotropicNoise, LabelNoise, MinibatchNoise, NoNoise
+from implicit_bias_lab.sde.integrate import diffrax_solve, euler_maruyama, integrate, integrate_runs
+from implicit_bias_lab.sde.noise import AbstractNoise, IsotropicNoise, LabelNoise, MinibatchNoise, NoNoise
 
 LOSS = {"loss": lambda p, th: p.loss(th)}
 

@@ -3,9 +3,9 @@ experiment and preset it names exists."""
 
 import pytest
 
-from experiments.demos import DEMOS
-from experiments.gallery import GALLERY, GALLERY_DIR, regenerate
-from experiments.registry import EXPERIMENTS, load_experiment
+from implicit_bias_lab.experiments.demos import DEMOS
+from implicit_bias_lab.experiments.gallery import GALLERY, GALLERY_DIR, regenerate
+from implicit_bias_lab.experiments.registry import EXPERIMENTS, load_experiment
 
 
 def test_gallery_folder_matches_what_the_code_can_produce():

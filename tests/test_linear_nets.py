@@ -18,10 +18,9 @@ import numpy as np
 import pytest
 import sympy as sp
 
-import models  # noqa: F401
-from experiments.config import ConfigError, build_config
-from models import linear_nets as LN
-from models import linear_nets_theory as T
+from implicit_bias_lab.experiments.config import ConfigError, build_config
+from implicit_bias_lab.models import linear_nets as LN
+from implicit_bias_lab.models import linear_nets_theory as T
 
 
 # --------------------------------------------------------------------------- model
@@ -182,7 +181,7 @@ def test_exact_gd_two_layer_step1_and_surrogate_gap():
 
 
 def test_two_step_config_rejects_bad_values():
-    from experiments import two_step
+    from implicit_bias_lab.experiments import two_step
 
     for override, key in (("width=2", "width"), ("grid=bogus", "grid"), ("steps=[0]", "steps"), ("budgets_3layer=[-1.0]", "budgets_3layer"), ("nonsense=1", "nonsense")):
         with pytest.raises(ConfigError, match=key):

@@ -12,8 +12,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import models
-from sde import manifold as mf
+from implicit_bias_lab import models
+from implicit_bias_lab.sde import manifold as mf
 
 
 def loss_4d(th):

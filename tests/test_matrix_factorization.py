@@ -29,9 +29,9 @@ import math
 import numpy as np
 import pytest
 
-from experiments.config import ConfigError, build_config
-from experiments import matrix_factorization as MF
-from experiments.registry import load_experiment
+from implicit_bias_lab.experiments.config import ConfigError, build_config
+from implicit_bias_lab.experiments import matrix_factorization as MF
+from implicit_bias_lab.experiments.registry import load_experiment
 
 T = 0.5
 CFG = MF.Config(slow_time=T, num_logs=1, seeds=16)

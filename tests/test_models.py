@@ -5,8 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import models
-from models import (
+from implicit_bias_lab import models
+from implicit_bias_lab.models import (
     DeepLinearNet,
     DiagonalNet,
     FunctionModel,
@@ -20,7 +20,7 @@ from models import (
     trace_diag_hessian_power,
     trace_sqrt_diag_hessian,
 )
-from models.sparse_regression import heldout_test_loss, population_test_loss
+from implicit_bias_lab.models.sparse_regression import heldout_test_loss, population_test_loss
 
 
 @pytest.mark.parametrize("design", ["gaussian", "rademacher"])

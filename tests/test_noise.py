@@ -9,7 +9,7 @@ import jax
 import numpy as np
 import pytest
 
-from sde.noise import IsotropicNoise, LabelNoise, MinibatchNoise, NoNoise, make_noise
+from implicit_bias_lab.sde.noise import IsotropicNoise, LabelNoise, MinibatchNoise, NoNoise, make_noise
 
 N_DRAWS = 40_000
 

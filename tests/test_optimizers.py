@@ -6,7 +6,7 @@ import numpy as np
 import optax
 import pytest
 
-from sde.discrete import adam, adame, adaptive, make_optimizer, rmsprop, sgd
+from implicit_bias_lab.sde.discrete import adam, adame, adaptive, make_optimizer, rmsprop, sgd
 
 STEPS = 12
 

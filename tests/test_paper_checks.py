@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from paper_checks.catalogue import discover_claims, run_claim
+from implicit_bias_lab.paper_checks.catalogue import discover_claims, run_claim
 
 CLAIMS = discover_claims()
 
@@ -43,7 +43,7 @@ def test_c02_detects_a_wrong_fibre_minimum(monkeypatch):
 def test_c05_detects_the_printed_adam_flow(monkeypatch):
     """Replacing the lab's corrected Adam velocity by Li–Wen–Lyu's printed Theorem 5.1 must fail both the
     autodiff-through-Φ_S row and the direct simulation of discrete RMSprop."""
-    import sde.slow as slow
+    from implicit_bias_lab.sde import slow
 
     mod = CLAIMS["c05_adam_slow_flow"]
     monkeypatch.setattr(slow, "adam_label_noise_velocity", slow.adam_printed_velocity)
@@ -54,7 +54,7 @@ def test_c05_detects_the_printed_adam_flow(monkeypatch):
 
 def test_c04_detects_a_factor_two_in_the_sgd_drift(monkeypatch):
     """−(c/2)P_∥∇tr H instead of −(c/4)P_∥∇tr H must fail the autodiff row and the discrete label-noise GD row."""
-    import sde.slow as slow
+    from implicit_bias_lab.sde import slow
 
     mod = CLAIMS["c04_lwa_projection_drift"]
     right = slow.sgd_label_noise_velocity
@@ -74,7 +74,7 @@ def test_c07_detects_wrong_equilibrium_constants(monkeypatch):
 
 
 def test_ibl_check_writes_checks_md(tmp_path, capsys):
-    from experiments.cli import main
+    from implicit_bias_lab.experiments.cli import main
 
     out = tmp_path / "chk"
     assert main(["check", "--size", "small", "--only", "c01_trace_sqrt_rotation", "--out", str(out)]) == 0

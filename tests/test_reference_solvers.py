@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from experiments.reference_solvers import (
+from implicit_bias_lab.experiments.reference_solvers import (
     _weighted_l1_ipm,
     column_second_moments,
     local_weighted_lhalf_interpolant,

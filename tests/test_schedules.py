@@ -14,10 +14,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import models  # noqa: F401
-from experiments.config import ConfigError, build_config
-from experiments.multi_power_law import MultiPowerLaw
-from models import quadratic_sgd as Q
+from implicit_bias_lab.experiments.config import ConfigError, build_config
+from implicit_bias_lab.experiments.multi_power_law import MultiPowerLaw
+from implicit_bias_lab.models import quadratic_sgd as Q
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +67,7 @@ def test_ou_limit_error_is_first_order_in_lr():
 
 
 def test_gamma_spectrum_gives_multi_power_law_term():
-    from experiments.schedules import Config, gamma_identity
+    from implicit_bias_lab.experiments.schedules import Config, gamma_identity
 
     out = gamma_identity(Config(num_steps=1000, gamma_dim=30))
     for name, r in out.items():
@@ -106,7 +105,7 @@ def test_multi_power_law_reduces_to_power_law_without_decay():
 
 
 def test_schedule_config_rejects_bad_values():
-    from experiments import schedules
+    from implicit_bias_lab.experiments import schedules
 
     for override, key in (("peak_lr=3.0", "peak_lr"), ("noise=pink", "noise"), ("schedules=['zigzag']", "schedules"), ("log_every=7", "log_every"), ("dim=0", "dim")):
         with pytest.raises(ConfigError, match=key):

@@ -7,8 +7,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import models
-from sde.slow_diagonal import CONVERGED, FAILED, integrate_adam_flow_compact, integrate_adam_flow_stepped
+from implicit_bias_lab import models
+from implicit_bias_lab.sde.slow_diagonal import CONVERGED, FAILED, integrate_adam_flow_compact, integrate_adam_flow_stepped
 
 OLD = dict(kill_floor=0.0, closed_form_phase1=False, linalg="eigh", reuse_factor=False)
 

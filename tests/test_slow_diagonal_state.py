@@ -11,10 +11,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import models
-from sde import slow
-from sde import slow_diagonal as sd
-from sde.slow_diagonal_state import adam_state_log_velocity, integrate_adam_state_flow
+from implicit_bias_lab import models
+from implicit_bias_lab.sde import slow
+from implicit_bias_lab.sde import slow_diagonal as sd
+from implicit_bias_lab.sde.slow_diagonal_state import adam_state_log_velocity, integrate_adam_state_flow
 
 
 def instance(seed=0, n=3, d=5):

@@ -4,8 +4,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import models
-from sde.slow_diagonal import CONVERGED, integrate_adam_flow, integrate_adam_flow_stepped
+from implicit_bias_lab import models
+from implicit_bias_lab.sde.slow_diagonal import CONVERGED, integrate_adam_flow, integrate_adam_flow_stepped
 
 
 def landing_point(d, n, seed):
@@ -44,7 +44,7 @@ def test_stepped_phase_one_is_exact():
 
 
 def test_stepped_sgd_flow_matches_the_adaptive_solver():
-    from sde.slow_diagonal import integrate_sgd_flow, integrate_sgd_flow_stepped
+    from implicit_bias_lab.sde.slow_diagonal import integrate_sgd_flow, integrate_sgd_flow_stepped
 
     data, theta0 = landing_point(24, 8, 2)
     c = 0.5

@@ -13,10 +13,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import models
-from sde import manifold as mf
-from sde import slow
-from sde import slow_diagonal as sd
+from implicit_bias_lab import models
+from implicit_bias_lab.sde import manifold as mf
+from implicit_bias_lab.sde import slow
+from implicit_bias_lab.sde import slow_diagonal as sd
 
 
 @functools.lru_cache(maxsize=None)
@@ -236,7 +236,7 @@ def test_bad_inputs_raise():
 
 
 def test_adam_timescale_checks_the_theory_scaling():
-    from sde.slow import adam_timescale
+    from implicit_bias_lab.sde.slow import adam_timescale
 
     assert adam_timescale(0.01, 1 - 20 * 0.01**2) == pytest.approx(20.0)
     with pytest.raises(ValueError, match="outside the Adam slow-SDE scaling"):

@@ -25,8 +25,8 @@ import json
 import numpy as np
 import pytest
 
-from experiments import slow_sde_validation as E
-from experiments.cli import main
+from implicit_bias_lab.experiments import slow_sde_validation as E
+from implicit_bias_lab.experiments.cli import main
 
 SLOPE_TOL = 0.4  # log-log slope 1 ± 0.4 (docs/theory.md#96-test-tolerances)
 # Test sizes: the science grids (η, σ, c₂; T = 1 for GD/SGD, T = 0.1 for Adam, see the experiment's

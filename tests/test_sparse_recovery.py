@@ -12,12 +12,18 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from experiments.cli import main
-from experiments.config import ConfigError, build_config
-from experiments.sparse_recovery import PRESETS, Config, agreement
+from implicit_bias_lab.experiments.cli import main
+from implicit_bias_lab.experiments.config import ConfigError, build_config
+from implicit_bias_lab.experiments.recovery_results import as_records, load_results
+from implicit_bias_lab.experiments.sparse_recovery import PRESETS, Config, agreement
 
 TINY = ["d=24", "kappa=2", "n=[6,10]", "seeds=3", "init_scale=0.5", "lr_sgd=0.02", "label_noise=3.0",
         "lr_adam=0.02", "chunk_size=4", "block_size=2", "recovery_threshold=0.05", "sgd_efolds=4"]
+
+
+def read_results(path: Path):
+    """results.nc's per-run view (experiments/recovery_results.py: the grid, flattened)."""
+    return as_records(load_results(path))
 
 
 def run_cli(out: Path, extra=()):
@@ -25,7 +31,7 @@ def run_cli(out: Path, extra=()):
     for kv in TINY + list(extra):
         args += ["--set", kv]
     assert main(args + ["--out", str(out)]) == 0
-    return xr.open_dataset(out / "results.nc", engine="scipy").load()
+    return read_results(out / "results.nc")
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +60,50 @@ def test_dataset_has_one_record_per_optimizer_method_n_seed(tiny_run):
     assert sgd_steps == int(np.ceil(4 / (2 * 9.0 / 10) / 0.02**2))
 
 
+def test_results_file_is_a_labelled_grid_that_xarray_selects_from(tiny_run):
+    """results.nc (format 2, experiments/recovery_results.py) opened with plain xarray: real
+    coordinates, selection by label, CF attributes, and the same numbers as the per-run view."""
+    out, flat = tiny_run
+    ds = xr.open_dataset(out / "results.nc", engine="scipy").load()
+    assert ds.attrs["results_format"] == 2 and ds.attrs["Conventions"].startswith("CF-")
+    assert dict(ds.sizes) == {"optimizer": 3, "route": 4, "n": 2, "seed": 3}
+    assert list(ds.optimizer.values) == ["gd", "sgd", "adam"] and list(ds.route.values) == ["discrete", "slow", "l1", "lhalf"]
+    at = ds.sel(optimizer="adam", n=10)
+    assert at.test_loss.dims == ("route", "seed")
+    for name in ("test_loss", "n", "route", "recovered"):
+        assert ds[name].attrs["long_name"]
+    assert ds.test_loss.attrs["units"] == "1"
+    # each cell is the run with those labels; pairs that were not run are NaN and "absent"
+    for o, m, n, s, loss in zip(flat.optimizer.values, flat.method.values, flat.n.values, flat.seed.values, flat.test_loss.values):
+        assert ds.test_loss.sel(optimizer=o, route=m, n=n, seed=s).item() == loss
+    assert np.isnan(ds.test_loss.sel(optimizer="gd", route="l1")).all()
+    assert set(ds.status.sel(optimizer="gd", route="l1").values.ravel()) == {"absent"}
+    assert int(ds.recovered.notnull().sum()) == flat.sizes["record"] == 8 * 2 * 3
+    rate = ds.recovered.sel(optimizer="adam", route="discrete").mean("seed")
+    np.testing.assert_allclose(rate.values, [flat.recovered.values[(flat.optimizer.values == "adam") & (flat.method.values == "discrete") & (flat.n.values == n)].mean() for n in (6, 10)])
+
+
+def test_old_flat_results_are_read_and_newer_formats_rejected(tiny_run, tmp_path):
+    from implicit_bias_lab.experiments.io import write_netcdf
+    from implicit_bias_lab.experiments.recovery_results import ResultsFormatError, grid_from_records
+
+    out, flat = tiny_run
+    grid = load_results(out / "results.nc")
+    old = flat.copy()
+    old.attrs = {k: v for k, v in flat.attrs.items() if k not in ("results_format", "Conventions")}
+    write_netcdf(tmp_path / "format1.nc", old)  # the flat table older versions wrote
+    xr.testing.assert_identical(load_results(tmp_path / "format1.nc"), grid)
+    xr.testing.assert_identical(grid_from_records(as_records(grid)), grid)  # the two views round-trip
+    newer = grid.copy()
+    newer.attrs["results_format"] = 99
+    write_netcdf(tmp_path / "format99.nc", newer)
+    with pytest.raises(ResultsFormatError, match="format 99 was written by a newer"):
+        load_results(tmp_path / "format99.nc")
+    (tmp_path / "garbage.nc").write_bytes(b"not netcdf")
+    with pytest.raises(ResultsFormatError, match="garbage.nc: not a readable results file"):
+        load_results(tmp_path / "garbage.nc")
+
+
 def test_gd_is_not_moved_by_the_slow_method_and_reference_solutions_interpolate(tiny_run):
     _, ds = tiny_run
     sel = lambda o, m: (ds.optimizer.values == o) & (ds.method.values == m)  # noqa: E731
@@ -79,7 +129,7 @@ def test_rerun_skips_finished_chunks_and_repairs_corrupt_ones(tiny_run, tmp_path
 def test_killed_sweep_loses_nothing_and_gives_the_same_dataset(tiny_run, tmp_path):
     _, reference = tiny_run
     out = tmp_path / "killed"
-    cmd = [sys.executable, "-c", "import sys; from experiments.cli import main; sys.exit(main(sys.argv[1:]))",
+    cmd = [sys.executable, "-c", "import sys; from implicit_bias_lab.experiments.cli import main; sys.exit(main(sys.argv[1:]))",
            "run", "sparse-recovery", "--out", str(out)]
     for kv in TINY:
         cmd += ["--set", kv]
@@ -102,10 +152,10 @@ def test_other_settings_never_reuse_stale_chunks(tiny_run, tmp_path):
     args = ["run", "sparse-recovery"] + [a for kv in TINY + extra for a in ("--set", kv)]
     assert main(args + ["--out", str(out)]) == 2
     # ... and the experiment itself keys its chunks by the settings
-    from experiments import sparse_recovery
+    from implicit_bias_lab.experiments import sparse_recovery
 
     sparse_recovery.run(build_config(Config, PRESETS, "default", None, TINY + extra), out)
-    changed = xr.open_dataset(out / "results.nc", engine="scipy").load()
+    changed = read_results(out / "results.nc")
     assert len(list((out / "chunks").iterdir())) >= 2  # a separate chunk folder per settings
     old = ds.test_loss.values[(ds.optimizer.values == "gd") & (ds.method.values == "discrete")]
     assert not np.array_equal(changed.test_loss.values, old)
@@ -167,7 +217,7 @@ def test_results_do_not_depend_on_devices_or_chunk_size(tiny_run, tmp_path):
     """The same sweep on two (fake) CPU devices and with another chunk size: the same dataset, bitwise."""
     _, reference = tiny_run
     out = tmp_path / "two-devices"
-    cmd = [sys.executable, "-c", "import sys; from experiments.cli import main; sys.exit(main(sys.argv[1:]))",
+    cmd = [sys.executable, "-c", "import sys; from implicit_bias_lab.experiments.cli import main; sys.exit(main(sys.argv[1:]))",
            "run", "sparse-recovery", "--out", str(out), "--devices", "2"]
     for kv in TINY + ["chunk_size=3"]:
         cmd += ["--set", kv]
@@ -175,12 +225,12 @@ def test_results_do_not_depend_on_devices_or_chunk_size(tiny_run, tmp_path):
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=Path(__file__).parent.parent, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "local (2 × cpu)" in proc.stderr  # the progress header names the devices used
-    again = xr.open_dataset(out / "results.nc", engine="scipy").load()
+    again = read_results(out / "results.nc")
     xr.testing.assert_identical(again, reference)
 
 
 def test_bad_executor_options_name_the_option(tmp_path):
-    from experiments.executors import make_executor
+    from implicit_bias_lab.experiments.executors import make_executor
 
     with pytest.raises(ValueError, match="devices"):
         make_executor("local", devices=0)
@@ -196,15 +246,15 @@ def test_ray_executor_gives_the_same_dataset_and_retries_failed_tasks(tiny_run, 
     """Against a local Ray runtime on the CPU: the sweep's dataset is bitwise the local one, and a
     task that fails on its first attempt is retried."""
     pytest.importorskip("ray")
-    from experiments.executors import RayExecutor
-    from experiments.sparse_recovery import run
+    from implicit_bias_lab.experiments.executors import RayExecutor
+    from implicit_bias_lab.experiments.sparse_recovery import run
 
     _, reference = tiny_run
     config = build_config(Config, PRESETS, "default", None, TINY)
     executor = RayExecutor(num_cpus=2, retries=1)
     try:
         run(config, tmp_path / "ray", executor=executor)
-        again = xr.open_dataset(tmp_path / "ray" / "results.nc", engine="scipy").load()
+        again = read_results(tmp_path / "ray" / "results.nc")
         xr.testing.assert_identical(again, reference)
 
         marker = tmp_path / "attempts"
@@ -225,7 +275,7 @@ def test_ray_executor_gives_the_same_dataset_and_retries_failed_tasks(tiny_run, 
 def test_slow_records_from_a_start_off_the_manifold_are_flagged():
     """The slow flows assume a start on Γ: a GD landing point that has not fit the data (here the
     initialization itself) gets status not_converged instead of a silent number."""
-    from experiments import sparse_recovery as sr
+    from implicit_bias_lab.experiments import sparse_recovery as sr
 
     config = build_config(Config, PRESETS, "default", None, TINY)
     chunk = sr.instances(config)[:2]
@@ -260,7 +310,7 @@ def test_local_executor_spreads_items_over_devices():
     """Each worker thread computes on its own device (2 fake CPU devices)."""
     code = (
         "import jax, jax.numpy as jnp, time\n"
-        "from experiments.executors import LocalExecutor\n"
+        "from implicit_bias_lab.experiments.executors import LocalExecutor\n"
         "def f(i):\n"
         "    y = jax.jit(lambda a: a + 1)(jnp.ones(3) * i)\n"
         "    time.sleep(0.2)\n"
@@ -278,7 +328,7 @@ def test_paper_protocol_budget_and_averaged_recovery_measure(tmp_path):
     """fixed_steps gives every optimizer one budget; average_last = 1 (the final logged iterate) gives
     the final test loss, and averaging over more iterates gives another number; the dataset says
     which protocol and measure it used."""
-    from experiments import sparse_recovery
+    from implicit_bias_lab.experiments import sparse_recovery
 
     base = ["d=16", "kappa=2", "n=[8]", "seeds=2", "optimizers=[\"sgd\",\"adam\"]", "methods=[\"discrete\"]", "start=init",
             "init=gaussian", "init_scale=0.1", "lr_adam=0.05", "lr_sgd=0.05", "fixed_steps=400", "log_points=20", "chunk_size=2", "block_size=2"]
@@ -286,7 +336,7 @@ def test_paper_protocol_budget_and_averaged_recovery_measure(tmp_path):
     for k in (0, 1, 10):
         out = tmp_path / f"avg{k}"
         sparse_recovery.run(build_config(Config, PRESETS, "default", None, base + [f"average_last={k}"]), out)
-        runs[k] = xr.open_dataset(out / "results.nc", engine="scipy").load()
+        runs[k] = read_results(out / "results.nc")
     assert set(runs[0].steps.values) == {400}
     np.testing.assert_allclose(runs[1].test_loss.values, runs[0].test_loss.values, rtol=1e-6)
     assert not np.allclose(runs[10].test_loss.values, runs[0].test_loss.values, rtol=1e-3)

@@ -9,11 +9,11 @@ import importlib
 from pathlib import Path
 
 DEMOS: dict[str, str] = {
-    "valley": "experiments.demos.valley",
-    "rotation": "experiments.demos.rotation",
-    "kernel-rich": "experiments.demos.kernel_rich",
-    "label-noise-rescue": "experiments.demos.label_noise_rescue",
-    "deep-linear-sharpness": "experiments.demos.deep_linear_sharpness",
+    "valley": "implicit_bias_lab.experiments.demos.valley",
+    "rotation": "implicit_bias_lab.experiments.demos.rotation",
+    "kernel-rich": "implicit_bias_lab.experiments.demos.kernel_rich",
+    "label-noise-rescue": "implicit_bias_lab.experiments.demos.label_noise_rescue",
+    "deep-linear-sharpness": "implicit_bias_lab.experiments.demos.deep_linear_sharpness",
 }
 
 

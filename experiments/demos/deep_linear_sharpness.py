@@ -26,12 +26,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import models
-from experiments.demos.common import COLORS, new_figure, write_still_and_summary
-from models.metrics import standard_metrics
-from sde import manifold as mf
-from sde.discrete import AdaptiveState, adaptive, sgd, simulate_runs
-from sde.noise import LabelNoise, NoNoise
+from implicit_bias_lab import models
+from implicit_bias_lab.experiments.demos.common import COLORS, new_figure, write_still_and_summary
+from implicit_bias_lab.models.metrics import standard_metrics
+from implicit_bias_lab.sde import manifold as mf
+from implicit_bias_lab.sde.discrete import AdaptiveState, adaptive, sgd, simulate_runs
+from implicit_bias_lab.sde.noise import LabelNoise, NoNoise
+from implicit_bias_lab.precision import enable_x64
 
 DESCRIPTION = "2-layer linear net / matrix sensing: label-noise SGD lowers tr H, Adam lowers tr Diag(H)^1/2"
 TITLE = r"Deep linear net: label-noise SGD lowers tr $H$, Adam lowers tr Diag$(H)^{1/2}$"
@@ -93,6 +94,7 @@ class DeepLinearResult:
 
 
 def compute(small: bool = False, settings: DeepLinearSettings | None = None) -> DeepLinearResult:
+    enable_x64()  # the demo's flows and Hessian traces need float64
     s = settings or (SMALL if small else FULL)
     net = models.DeepLinearNet((s.size, s.width, s.size))
     A, y, M_star = models.matrix_sensing_data(jax.random.PRNGKey(s.seed), s.n, s.size, s.size, s.rank)
@@ -148,19 +150,19 @@ LABELS = {"sgd": "label-noise GD", "adam": "label-noise Adam"}
 def plot_still(result: DeepLinearResult):
     s = result.settings
     fig, axes = new_figure(15, 4.0, ncols=4)
-    panels = (("trace_hessian", r"tr $H$  (SGD's regularizer)"),
-              ("trace_sqrt_diag_hessian", r"tr Diag$(H)^{1/2}$  (Adam's regularizer)"),
-              ("test_error", r"test error $\|P-M^*\|_F^2$"))
-    for ax, (metric, title) in zip(axes, panels):
+    panels = (("trace_hessian", r"tr $H$  (SGD's regularizer)", r"tr $H$"),
+              ("trace_sqrt_diag_hessian", r"tr Diag$(H)^{1/2}$  (Adam's regularizer)", r"tr Diag$(H)^{1/2}$"),
+              ("test_error", r"test error $\|P-M^*\|_F^2$", r"$\|P-M^*\|_F^2$"))
+    for ax, (metric, title, ylabel) in zip(axes, panels):
         for name in ("sgd", "adam"):
             for k, curve in enumerate(result.logs[name][metric]):
                 ax.plot(result.steps, curve, color=COLORS[name], lw=1.5, alpha=0.8, label=LABELS[name] if k == 0 else None)
         ax.set_xlabel("step k")
+        ax.set_ylabel(ylabel + " (projected onto Γ)")
         ax.set_title(title, fontsize=9)
         if metric == "test_error":
             ax.set_yscale("symlog", linthresh=1e-3)
         ax.legend(fontsize=7)
-    axes[0].set_ylabel("measured at the projection onto Γ")
     ax = axes[3]
     idx = np.arange(1, s.size + 1)
     width = 0.2
@@ -170,6 +172,7 @@ def plot_still(result: DeepLinearResult):
         values = result.truth_singular_values if name == "truth" else result.singular_values[name]
         ax.bar(idx + offset * width, values, width, color=color, label=label)
     ax.set_xlabel("index")
+    ax.set_ylabel("singular value")
     ax.set_title(r"singular values of $P=W_2W_1$ at the end", fontsize=9)
     ax.legend(fontsize=7)
     fig.suptitle(TITLE + f"   (n = {s.n} measurements of a rank-{s.rank} {s.size}×{s.size} matrix, δ = {s.delta:g})\n"
@@ -178,5 +181,6 @@ def plot_still(result: DeepLinearResult):
 
 
 def run(out_dir: Path, small: bool = False) -> list[Path]:
+    enable_x64()  # the flows, projections and Hessian traces need float64
     result = compute(small)
     return write_still_and_summary(plot_still(result), result, out_dir, "deep-linear-sharpness")

@@ -24,12 +24,13 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.optimize import minimize
 
-import models
-from experiments.demos.common import COLORS, new_figure, write_still_and_summary
-from experiments.reference_solvers import min_l2_interpolant, weighted_l1_interpolant
-from models.sparse_regression import make_sparse_regression
-from sde.discrete import sgd, simulate_runs
-from sde.noise import NoNoise
+from implicit_bias_lab import models
+from implicit_bias_lab.experiments.demos.common import COLORS, new_figure, write_still_and_summary
+from implicit_bias_lab.experiments.reference_solvers import min_l2_interpolant, weighted_l1_interpolant
+from implicit_bias_lab.models.sparse_regression import make_sparse_regression
+from implicit_bias_lab.sde.discrete import sgd, simulate_runs
+from implicit_bias_lab.sde.noise import NoNoise
+from implicit_bias_lab.precision import enable_x64
 
 DESCRIPTION = "diagonal net: GD from init scale α moves from the min-ℓ2 (kernel) to the min-ℓ1 (rich) solution"
 TITLE = r"Initialization scale decides the implicit bias: large $\alpha$ → min-$\ell_2$ (kernel), small $\alpha$ → min-$\ell_1$ (rich)"
@@ -113,6 +114,7 @@ class KernelRichResult:
 
 
 def compute(small: bool = False, settings: KernelRichSettings | None = None) -> KernelRichResult:
+    enable_x64()  # the demo's flows and Hessian traces need float64
     settings = settings or (SMALL if small else FULL)
     data = make_sparse_regression(jax.random.PRNGKey(settings.seed), settings.n, settings.d, settings.kappa,
                                   design="gaussian", magnitudes="equal")
@@ -142,7 +144,7 @@ def plot_still(result: KernelRichResult):
     ax_w.plot(idx, result.w_l1, "-", color=COLORS["l1"], lw=2, alpha=0.7, label=r"min-$\ell_1$ (basis pursuit, linprog)")
     support = result.w_star != 0
     ax_w.plot(idx[support], result.w_star[support], "k*", ms=10, label=r"truth $w^*$ (0 elsewhere)")
-    picks = [0, len(s.alphas) // 2, len(s.alphas) - 1]
+    picks = sorted({0, len(s.alphas) // 2, len(s.alphas) - 1})  # distinct: 1 or 2 α draw each once
     markers = ["o", "s", "^"]
     for k, m in zip(picks, markers):
         ax_w.plot(idx, result.w_gd[k], m, mfc="none", ms=6, color="0.25" if k != picks[0] else COLORS["adam"],
@@ -171,5 +173,6 @@ def plot_still(result: KernelRichResult):
 
 
 def run(out_dir: Path, small: bool = False) -> list[Path]:
+    enable_x64()  # the flows, projections and Hessian traces need float64
     result = compute(small)
     return write_still_and_summary(plot_still(result), result, out_dir, "kernel-rich")

@@ -22,14 +22,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import models
-from experiments.demos.common import COLORS, new_figure, rk4_path, write_still_and_summary
-from experiments.reference_solvers import min_l2_interpolant, weighted_l1_interpolant
-from models.sparse_regression import make_sparse_regression, population_test_loss
-from sde import manifold as mf
-from sde import slow_diagonal
-from sde.discrete import sgd, simulate_runs
-from sde.noise import LabelNoise, NoNoise
+from implicit_bias_lab import models
+from implicit_bias_lab.experiments.demos.common import COLORS, new_figure, rk4_path, write_still_and_summary
+from implicit_bias_lab.experiments.reference_solvers import min_l2_interpolant, weighted_l1_interpolant
+from implicit_bias_lab.models.sparse_regression import make_sparse_regression, population_test_loss
+from implicit_bias_lab.sde import manifold as mf
+from implicit_bias_lab.sde import slow_diagonal
+from implicit_bias_lab.sde.discrete import sgd, simulate_runs
+from implicit_bias_lab.sde.noise import LabelNoise, NoNoise
+from implicit_bias_lab.precision import enable_x64
 
 DESCRIPTION = "diagonal net from a large init: GD stays at the dense solution, label-noise GD recovers the sparse truth"
 TITLE = r"Label noise rescues GD from the kernel regime: slow drift along $\Gamma$ towards the sparse $w^*$"
@@ -99,6 +100,7 @@ class RescueResult:
 
 
 def compute(small: bool = False, settings: RescueSettings | None = None) -> RescueResult:
+    enable_x64()  # the demo's flows and Hessian traces need float64
     s = settings or (SMALL if small else FULL)
     data = make_sparse_regression(jax.random.PRNGKey(s.seed), s.n, s.d, s.kappa,
                                   design="rademacher", magnitudes="equal")
@@ -162,8 +164,9 @@ def plot_still(result: RescueResult):
         ax_l.plot(result.steps, proj, color=COLORS["sgd"], lw=1.2,
                   label=r"label-noise GD, iterate projected onto $\Gamma$" if k == 0 else None)
     ax_l.plot(result.flow_steps, result.flow_test_loss, "k--", lw=1.5, label="slow flow from GD's limit")
-    ax_l.axhline(population_test_loss(result.w_l2, result.w_star), color=COLORS["l2"], ls=":",
-                 label=r"min-$\ell_2$ interpolant")
+    l2_loss = float(population_test_loss(result.w_l2, result.w_star))
+    ax_l.axhline(l2_loss, color=COLORS["l2"], ls=":", gid="reference:l2",
+                 label=rf"min-$\ell_2$ interpolant ({l2_loss:.3g})")
     ax_l.set_yscale("log")
     ax_l.set_xlabel(f"step k   (η = {s.eta:g};  1/(2cη²) = {1 / (2 * label_noise_constant(s) * s.eta**2):.0f} steps)")
     ax_l.set_ylabel(r"test loss $\frac{1}{2}\|w-w^*\|^2$")
@@ -185,5 +188,6 @@ def plot_still(result: RescueResult):
 
 
 def run(out_dir: Path, small: bool = False) -> list[Path]:
+    enable_x64()  # the flows, projections and Hessian traces need float64
     result = compute(small)
     return write_still_and_summary(plot_still(result), result, out_dir, "label-noise-rescue")

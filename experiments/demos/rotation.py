@@ -21,9 +21,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import models  # noqa: F401  (float64)
-from experiments.demos.common import COLORS, new_figure, write_still_and_summary
-from models.sharpness import lambda_max, trace_hessian, trace_sqrt_diag_hessian
+from implicit_bias_lab.experiments.demos.common import COLORS, new_figure, write_still_and_summary
+from implicit_bias_lab.models.sharpness import lambda_max, trace_hessian, trace_sqrt_diag_hessian
+from implicit_bias_lab.precision import enable_x64
 
 DESCRIPTION = "tr H and tr H^1/2 are rotation invariant, tr Diag(H)^1/2 is not (one PSD matrix rotated)"
 TITLE = r"Rotating one PSD matrix: tr $H$ and tr $H^{1/2}$ stay put, Adam's tr Diag$(H)^{1/2}$ does not"
@@ -85,6 +85,7 @@ class RotationResult:
 
 
 def compute(small: bool = False, settings: RotationSettings | None = None) -> RotationResult:
+    enable_x64()  # the demo's flows and Hessian traces need float64
     settings = settings or (SMALL if small else FULL)
     degrees = np.linspace(0.0, 180.0, settings.num_angles)
     H = jax.vmap(lambda a: rotated_matrix(settings.lam1, settings.lam2, a))(jnp.deg2rad(jnp.asarray(degrees)))
@@ -111,6 +112,8 @@ def plot_still(result: RotationResult):
         ax_e.plot(pts[0], pts[1], style, color="k", lw=1.5,
                   label=rf"$\varphi$={deg}°: Diag$H$=({d[0]:.2f}, {d[1]:.2f})")
     ax_e.set_aspect("equal")
+    ax_e.set_xlabel(r"$x_1$")
+    ax_e.set_ylabel(r"$x_2$")
     lim = 1.15 / np.sqrt(s.lam2) if s.lam2 > 0 else 4
     lim = min(lim, 4.0)
     ax_e.set_xlim(-lim, lim)
@@ -127,8 +130,10 @@ def plot_still(result: RotationResult):
         color, ls = styles[name]
         ax_m.plot(result.degrees, values, ls, color=COLORS[color], lw=2, label=labels[name])
     at45 = np.sqrt(2 * (s.lam1 + s.lam2))
-    ax_m.plot([45], [at45], "o", mfc="none", mec="k", ms=10, label=r"closed form $\sqrt{2(\lambda_1+\lambda_2)}$ at 45°")
+    ax_m.plot([45], [at45], "o", mfc="none", mec="k", ms=10, gid="reference:45",
+              label=rf"closed form $\sqrt{{2(\lambda_1+\lambda_2)}}$ = {at45:.3g} at 45°")
     ax_m.set_xlabel(r"rotation angle $\varphi$ (degrees)")
+    ax_m.set_ylabel("value of the measure")
     ax_m.set_xticks([0, 45, 90, 135, 180])
     ax_m.set_title(rf"$\lambda_1={s.lam1:g},\ \lambda_2={s.lam2:g}$", fontsize=9)
     ax_m.set_ylim(0.55, 1.55)
@@ -138,5 +143,6 @@ def plot_still(result: RotationResult):
 
 
 def run(out_dir: Path, small: bool = False) -> list[Path]:
+    enable_x64()  # the flows, projections and Hessian traces need float64
     result = compute(small)
     return write_still_and_summary(plot_still(result), result, out_dir, "rotation")

@@ -24,13 +24,14 @@ import jax.numpy as jnp
 import numpy as np
 from matplotlib.animation import PillowWriter
 
-import models
-from experiments.demos.common import COLORS, new_figure, rk4_path, write_still_and_summary
-from models.sharpness import diag_power_trace
-from sde import manifold as mf
-from sde import slow
-from sde.discrete import AdaptiveState, adaptive, sgd, simulate_runs
-from sde.noise import LabelNoise
+from implicit_bias_lab import models
+from implicit_bias_lab.experiments.demos.common import COLORS, new_figure, rk4_path, write_still_and_summary
+from implicit_bias_lab.models.sharpness import diag_power_trace
+from implicit_bias_lab.sde import manifold as mf
+from implicit_bias_lab.sde import slow
+from implicit_bias_lab.sde.discrete import AdaptiveState, adaptive, sgd, simulate_runs
+from implicit_bias_lab.sde.noise import LabelNoise
+from implicit_bias_lab.precision import enable_x64
 
 DESCRIPTION = "SGD vs Adam drifting along the noisy ellipse of minima (still + GIF, with slow flows)"
 TITLE = "Along a valley of minima, label-noise SGD goes to the smallest tr H, Adam to the smallest tr Diag(H)$^{1/2}$"
@@ -155,6 +156,7 @@ class ValleyResult:
 
 
 def compute(small: bool = False, settings: ValleySettings | None = None) -> ValleyResult:
+    enable_x64()  # the demo's flows and Hessian traces need float64
     settings = settings or (SMALL if small else FULL)
     model = models.NoisyEllipse(settings.a, settings.b)
     problem = model.problem()
@@ -215,8 +217,10 @@ def plot_still(result: ValleyResult):
                       label=LABELS[name] if k == 0 else None)
         ax_t.plot(result.slow_times, ellipse_angle(s, result.flows[name]), "--", color="k", lw=1.2,
                   label="slow flow" if name == "sgd" else None)
-    ax_t.axhline(adam_rest_angle(s), color=COLORS["adam"], ls=":", lw=1)
-    ax_t.axhline(0.0, color=COLORS["sgd"], ls=":", lw=1)
+    adam_end = adam_rest_angle(s)
+    ax_t.axhline(0.0, color=COLORS["sgd"], ls=":", lw=1, gid="reference:sgd", label=r"SGD's end, min tr $H$: $\varphi$ = 0")
+    ax_t.axhline(adam_end, color=COLORS["adam"], ls=":", lw=1, gid="reference:adam",
+                 label=rf"Adam's rest, $\tan\varphi=b/a$: $\varphi$ = {adam_end:.2f}")
     ax_t.set_xlabel(r"slow time $t=\eta^2 k$")
     ax_t.set_ylabel(r"angle $\varphi$ along $\Gamma$ (rad)")
     ax_t.legend(fontsize=7)
@@ -228,10 +232,12 @@ def plot_still(result: ValleyResult):
                                 ("adam", result.trace_sqrt_diag_h, r"tr Diag$(H)^{1/2}$")):
         v = values[keep]
         ax_r.plot(phi, v / v.min(), color=COLORS[name], lw=2, label=f"{label} / its minimum")
-    ax_r.axvline(0.0, color=COLORS["sgd"], ls=":", lw=1)
-    ax_r.axvline(adam_rest_angle(s), color=COLORS["adam"], ls=":", lw=1)
-    ax_r.axvline(s.phi0, color="k", ls=":", lw=1)
+    ax_r.axvline(0.0, color=COLORS["sgd"], ls=":", lw=1, gid="reference:sgd", label=r"SGD's end: $\varphi$ = 0")
+    ax_r.axvline(adam_end, color=COLORS["adam"], ls=":", lw=1, gid="reference:adam",
+                 label=rf"Adam's rest: $\varphi$ = {adam_end:.2f}")
+    ax_r.axvline(s.phi0, color="k", ls=":", lw=1, gid="reference:start", label=rf"start: $\varphi$ = {s.phi0:.2f}")
     ax_r.set_xlabel(r"angle $\varphi$ along $\Gamma$ (rad)")
+    ax_r.set_ylabel("regularizer / its minimum on Γ")
     ax_r.set_title("(c) the two implicit regularizers along Γ", fontsize=9)
     ax_r.legend(fontsize=7)
     fig.suptitle(TITLE + "\n" + EQUATION, fontsize=10)
@@ -269,6 +275,7 @@ def save_animation(result: ValleyResult, path: Path, fps: int = 12, dpi: int = 7
 
 
 def run(out_dir: Path, small: bool = False) -> list[Path]:
+    enable_x64()  # the flows, projections and Hessian traces need float64
     result = compute(small)
     still, summary = write_still_and_summary(plot_still(result), result, out_dir, "valley")
     return [still, save_animation(result, Path(out_dir) / "valley.gif"), summary]

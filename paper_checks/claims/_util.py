@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import sympy as sp
 
-import models
+from implicit_bias_lab import models
 
 
 def sym_zero(expr) -> bool:
@@ -67,7 +67,7 @@ def label_noise_net():
     X = jax.random.normal(jax.random.PRNGKey(5), (2, 3), jnp.float64)
     theta_ref = jnp.array([0.9, -0.5, 0.7, 0.4, 0.8, -0.3])
     problem = models.SquaredLossProblem(net, X, X @ net.effective_weights(theta_ref))
-    from sde.manifold import retract_to_manifold
+    from implicit_bias_lab.sde.manifold import retract_to_manifold
 
     z0 = retract_to_manifold(problem, jnp.array([1.0, -0.6, 0.5, 0.5, 0.7, -0.4]))
     return problem, z0

@@ -28,9 +28,9 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-import models
-from paper_checks.catalogue import CheckResult
-from paper_checks.claims._util import check_size, sym_zero
+from implicit_bias_lab import models
+from implicit_bias_lab.paper_checks.catalogue import CheckResult
+from implicit_bias_lab.paper_checks.claims._util import check_size, sym_zero
 
 CLAIM = "tr H^½ is rotation invariant, tr Diag(H)^½ is not; tr Diag(H)^½ ≥ tr H^½ for PSD H"
 SOURCE = "Li–Wen–Lyu (NeurIPS 2025) §5 (Adam's sharpness tr Diag(H)^½ vs tr H)"

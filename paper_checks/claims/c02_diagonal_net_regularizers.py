@@ -38,9 +38,9 @@ import numpy as np
 import scipy.optimize
 import sympy as sp
 
-import models
-from paper_checks.catalogue import CheckResult
-from paper_checks.claims._util import check_size, rel_err, sym_zero
+from implicit_bias_lab import models
+from implicit_bias_lab.paper_checks.catalogue import CheckResult
+from implicit_bias_lab.paper_checks.claims._util import check_size, rel_err, sym_zero
 
 CLAIM = "diagonal net on Γ: Hessian blocks, tr H, tr Diag(H)^½; fibre minima = weighted ℓ1, ℓ½, ℓ_{1−λ}"
 SOURCE = "Li–Wen–Lyu (NeurIPS 2025) §5.2, Lemma 5.3; docs/theory.md s6.1-6.2"

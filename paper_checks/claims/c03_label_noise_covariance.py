@@ -29,10 +29,10 @@ import jax.numpy as jnp
 import numpy as np
 import sympy as sp
 
-import models
-from paper_checks.catalogue import CheckResult
-from paper_checks.claims._util import check_size, sym_zero
-from sde.noise import LabelNoise
+from implicit_bias_lab import models
+from implicit_bias_lab.paper_checks.catalogue import CheckResult
+from implicit_bias_lab.paper_checks.claims._util import check_size, sym_zero
+from implicit_bias_lab.sde.noise import LabelNoise
 
 CLAIM = "label noise on Γ: Σ = cH with c = δ²/B (batch B) and c = δ²/n (full batch)"
 SOURCE = "Li–Wang–Arora (ICLR 2022) label-noise SGD; Li–Wen–Lyu (NeurIPS 2025) §5.2 (α = δ²/B)"

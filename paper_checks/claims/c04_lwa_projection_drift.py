@@ -35,13 +35,12 @@ import jax.numpy as jnp
 import numpy as np
 import sympy as sp
 
-import models
-from paper_checks.catalogue import CheckResult
-from paper_checks.claims._util import check_size, curved_loss, label_noise_net, rk4, sym_zero
-from sde import manifold as mf
-from sde import slow
-from sde.discrete import sgd, simulate_runs
-from sde.noise import LabelNoise
+from implicit_bias_lab.paper_checks.catalogue import CheckResult
+from implicit_bias_lab.paper_checks.claims._util import check_size, curved_loss, label_noise_net, rk4, sym_zero
+from implicit_bias_lab.sde import manifold as mf
+from implicit_bias_lab.sde import slow
+from implicit_bias_lab.sde.discrete import sgd, simulate_runs
+from implicit_bias_lab.sde.noise import LabelNoise
 
 CLAIM = "LWA: ∂Φ = P_∥ on Γ and ½∂²Φ[cH] = −(c/4)P_∥∇tr H"
 SOURCE = "Li–Wang–Arora (ICLR 2022) main theorem + label-noise corollary; docs/theory.md s2-3"

@@ -49,12 +49,12 @@ import jax.numpy as jnp
 import numpy as np
 import sympy as sp
 
-from paper_checks.catalogue import CheckResult
-from paper_checks.claims._util import check_size, curved_loss, label_noise_net, rk4, sym_zero
-from sde import manifold as mf
-from sde import slow
-from sde.discrete import AdaptiveState, adaptive, simulate_runs
-from sde.noise import LabelNoise
+from implicit_bias_lab.paper_checks.catalogue import CheckResult
+from implicit_bias_lab.paper_checks.claims._util import check_size, curved_loss, label_noise_net, rk4, sym_zero
+from implicit_bias_lab.sde import manifold as mf
+from implicit_bias_lab.sde import slow
+from implicit_bias_lab.sde.discrete import AdaptiveState, adaptive, simulate_runs
+from implicit_bias_lab.sde.noise import LabelNoise
 
 CLAIM = "Adam label-noise slow flow: regularizer tr Diag(H)^½ (ε-corrected), oblique ∂Φ_S, corrected Thm 5.1"
 SOURCE = "Li–Wen–Lyu (NeurIPS 2025) §4–5, Thm 5.1 (eq. AGMs-ODE); docs/theory.md s4.3-4.4"

@@ -30,11 +30,11 @@ import numpy as np
 import scipy.optimize
 import sympy as sp
 
-import models
-from paper_checks.catalogue import CheckResult
-from paper_checks.claims._util import check_size, sym_zero
-from sde.discrete import sgd, simulate
-from sde.noise import NoNoise
+from implicit_bias_lab import models
+from implicit_bias_lab.paper_checks.catalogue import CheckResult
+from implicit_bias_lab.paper_checks.claims._util import check_size, sym_zero
+from implicit_bias_lab.sde.discrete import sgd, simulate
+from implicit_bias_lab.sde.noise import NoNoise
 
 CLAIM = "gradient flow on the diagonal net from u = v = α reaches argmin Q_α (hyperbolic entropy): ℓ2 as α → ∞, ℓ1 as α → 0"
 SOURCE = "Woodworth et al. (COLT 2020) Thm 1; docs/theory.md s7.1"

@@ -33,11 +33,11 @@ import numpy as np
 import optax
 import sympy as sp
 
-import models
-from paper_checks.catalogue import CheckResult
-from paper_checks.claims._util import check_size, sym_zero
-from sde.discrete import sgd
-from sde.noise import AbstractNoise
+from implicit_bias_lab import models
+from implicit_bias_lab.paper_checks.catalogue import CheckResult
+from implicit_bias_lab.paper_checks.claims._util import check_size, sym_zero
+from implicit_bias_lab.sde.discrete import sgd
+from implicit_bias_lab.sde.noise import AbstractNoise
 
 CLAIM = "weight decay on a scale-invariant loss: ‖w‖⁴ → ηG²/(λ(2−ηλ)), angular update → √(2ηλ)"
 SOURCE = "Li–Lyu–Arora (NeurIPS 2020); Li–Wang–Wang (ICLR 2024); docs/theory.md s7.4"

@@ -8,15 +8,15 @@ import math
 import numpy as np
 import sympy as sp
 
-from paper_checks.catalogue import CheckResult
+from implicit_bias_lab.paper_checks.catalogue import CheckResult
 
 CLAIM = "1- and 2-step test-loss closed forms of 2-/3-layer linear nets in (s, p, h) (surrogate R → −β)"
 SOURCE = "Pang et al. ICML 2026, Thm 5.3 / Thm 5.5, Cor 5.6; docs/theory.md s8.3"
 
 
 def check(size: str) -> list[CheckResult]:
-    from models import linear_nets as LN
-    from models import linear_nets_theory as T
+    from implicit_bias_lab.models import linear_nets as LN
+    from implicit_bias_lab.models import linear_nets_theory as T
 
     s, p, h = T.s, T.p, T.h
     c = 1 + p / h**3

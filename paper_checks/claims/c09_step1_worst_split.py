@@ -7,15 +7,15 @@ import math
 import numpy as np
 import sympy as sp
 
-from paper_checks.catalogue import CheckResult
+from implicit_bias_lab.paper_checks.catalogue import CheckResult
 
 CLAIM = "step 1: ∂L₁/∂p > 0, so η₁ = η₂ is the worst point on η₁ + η₂ = const (exact GD too)"
 SOURCE = "Pang et al. ICML 2026 (abstract: unequal LRs best at step 1); docs/theory.md s8.4"
 
 
 def check(size: str) -> CheckResult:
-    from models import linear_nets as LN
-    from models import linear_nets_theory as T
+    from implicit_bias_lab.models import linear_nets as LN
+    from implicit_bias_lab.models import linear_nets_theory as T
 
     h = T.h
     sym_ok = sp.simplify(T.dL_dp(2, 1) - 2 * (h**2 + T.p) / h**7) == 0 and sp.simplify(T.dL_dp(3, 1) - 2 * (h + T.p) / h**4) == 0

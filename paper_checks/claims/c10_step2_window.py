@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from paper_checks.catalogue import CheckResult
+from implicit_bias_lab.paper_checks.catalogue import CheckResult
 
 CLAIM = "step 2: equal rates are a local min on η₁+η₂ = s iff s lies in the computed window (exact GD agrees)"
 SOURCE = "Pang et al. ICML 2026 (abstract: equal LRs best later); docs/theory.md s8.4 table"
@@ -14,8 +14,8 @@ TABLE = {256: ((263.03, 8182.9), (0.5120, 43.36)), 512: ((518.88, 27830.0), (0.5
 
 
 def check(size: str) -> list[CheckResult]:
-    from models import linear_nets as LN
-    from models import linear_nets_theory as T
+    from implicit_bias_lab.models import linear_nets as LN
+    from implicit_bias_lab.models import linear_nets_theory as T
 
     rel = 0.0
     for w, (w2, w3) in TABLE.items():

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from paper_checks.catalogue import CheckResult
+from implicit_bias_lab.paper_checks.catalogue import CheckResult
 
 CLAIM = "exact GD exceeds the surrogate closed form by O(1/h) after 1 step and O(h^-1/2) after 2 (2-layer, balanced)"
 SOURCE = "Pang et al. ICML 2026, Lemma 5.2 [repro]; docs/theory.md s8.3 (0.145 % / 1.63 % at h = 1000)"
 
 
 def check(size: str) -> list[CheckResult]:
-    from models import linear_nets as LN
-    from models import linear_nets_theory as T
+    from implicit_bias_lab.models import linear_nets as LN
+    from implicit_bias_lab.models import linear_nets_theory as T
 
     widths = (64, 128) if size == "small" else (256, 512)
     out = []

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 
-from paper_checks.catalogue import CheckResult
+from implicit_bias_lab.paper_checks.catalogue import CheckResult
 
 CLAIM = "curvature identity d²L/dt²|_{t=0} = −2 ∂L/∂p|_{p=s²/4} for the 1- and 2-step forms"
 SOURCE = "docs/theory.md s8.4 (derived)"
 
 
 def check(size: str) -> CheckResult:
-    from models import linear_nets_theory as T
+    from implicit_bias_lab.models import linear_nets_theory as T
 
     sym_ok = all(T.curvature_identity_residual(T.surrogate_loss(d, k)) == 0 for d in (2, 3) for k in (1, 2))
     err = 0.0

@@ -8,14 +8,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from paper_checks.catalogue import CheckResult
+from implicit_bias_lab.paper_checks.catalogue import CheckResult
 
 CLAIM = "E L(t) of SGD on a quadratic under cosine/WSD/step schedules = second-moment recursion (= Abel form)"
 SOURCE = "docs/theory.md s8.7 (derived); multi-power law, Luo et al. ICLR 2025"
 
 
 def check(size: str) -> list[CheckResult]:
-    from models import quadratic_sgd as Q
+    from implicit_bias_lab.models import quadratic_sgd as Q
 
     dim, T, runs = (60, 400, 2000) if size == "small" else (200, 2000, 4000)
     prob = Q.power_law_quadratic(dim, 1.5, "proportional", 0.5, 1.0)

@@ -8,14 +8,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from paper_checks.catalogue import CheckResult
+from implicit_bias_lab.paper_checks.catalogue import CheckResult
 
 CLAIM = "constant-LR SGD on a quadratic: stationary covariance C = (I−ηH)C(I−ηH)ᵀ + η²Σ, loss ½tr(HC)"
 SOURCE = "classical (discrete Lyapunov equation); docs/theory.md s8.7"
 
 
 def check(size: str) -> CheckResult:
-    from models import quadratic_sgd as Q
+    from implicit_bias_lab.models import quadratic_sgd as Q
 
     dim, runs = (5, 2000) if size == "small" else (10, 20000)
     H, S = Q.random_quadratic(1, dim, noise="general")

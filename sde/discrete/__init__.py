@@ -1,9 +1,9 @@
 """Discrete optimizers (Optax-style init/update pairs) and the scan engine that runs them."""
 
-from sde.discrete.adaptive import AdaptiveState, adam, adame, adaptive, rmsprop
-from sde.discrete.registry import OPTIMIZERS, make_optimizer
-from sde.discrete.sgd import SGDState, sgd
-from sde.discrete.simulate import RunStatus, Simulation, cast_floats, simulate, simulate_runs
+from implicit_bias_lab.sde.discrete.adaptive import AdaptiveState, adam, adame, adaptive, rmsprop
+from implicit_bias_lab.sde.discrete.registry import OPTIMIZERS, make_optimizer
+from implicit_bias_lab.sde.discrete.sgd import SGDState, sgd
+from implicit_bias_lab.sde.discrete.simulate import RunStatus, Simulation, cast_floats, simulate, simulate_runs
 
 __all__ = [
     "AdaptiveState",

@@ -6,8 +6,8 @@ from typing import Callable
 
 import optax
 
-from sde.discrete.adaptive import adam, adame, rmsprop
-from sde.discrete.sgd import sgd
+from implicit_bias_lab.sde.discrete.adaptive import adam, adame, rmsprop
+from implicit_bias_lab.sde.discrete.sgd import sgd
 
 OPTIMIZERS: dict[str, Callable[..., optax.GradientTransformation]] = {
     "sgd": sgd,

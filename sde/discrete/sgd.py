@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from sde.discrete.validation import check_positive, check_unit_interval
+from implicit_bias_lab.sde.discrete.validation import check_positive, check_unit_interval
 
 
 class SGDState(NamedTuple):

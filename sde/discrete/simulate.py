@@ -18,9 +18,9 @@ import jax.numpy as jnp
 import optax
 from jax import Array
 
-from models.base import AbstractProblem
-from sde.batching import blocked_vmap
-from sde.noise import AbstractNoise
+from implicit_bias_lab.models.base import AbstractProblem
+from implicit_bias_lab.sde.batching import blocked_vmap
+from implicit_bias_lab.sde.noise import AbstractNoise
 
 Metric = Callable[[AbstractProblem, Array], Array]
 """A logged quantity `metric(problem, theta)`; it receives the run's own (dtype-cast) problem."""
