@@ -51,6 +51,7 @@ import numpy as np
 from implicit_bias_lab.experiments.chunk_store import ChunkStore
 from implicit_bias_lab.experiments.config import ConfigError, check_choice, check_choices, check_range
 from implicit_bias_lab.experiments.io import write_manifest
+from implicit_bias_lab.experiments.progress import report_block_steps
 from implicit_bias_lab.experiments.recovery_results import as_records, grid_from_records
 from implicit_bias_lab.experiments.reference_solvers import local_weighted_lhalf_interpolant, weighted_l1_interpolant
 from implicit_bias_lab.models import DiagonalNet, SquaredLossProblem
@@ -426,6 +427,11 @@ def discrete_chunk(config: Config, optimizer: str, chunk: list[Instance], landin
 _RUNNERS: dict = {}
 
 
+def _report_every(steps: int) -> int:
+    """Steps between the engine's progress reports: ~50 per run, at least 100 steps apart."""
+    return max(100, steps // 50)
+
+
 def _runner(config: Config, optimizer: str, noise, steps: int):
     """One compiled program per (config, optimizer), shared by all chunks."""
     key = (config, optimizer)
@@ -435,6 +441,7 @@ def _runner(config: Config, optimizer: str, noise, steps: int):
             log_every=steps // config.log_points if config.average_last else steps,
             metrics={"theta": lambda problem, theta: theta} if config.average_last else None,
             block_size=config.block_size, per_run_problems=True, per_run_hyperparameters=True,
+            on_steps=report_block_steps, report_every=_report_every(steps),
         )
     return _RUNNERS[key]
 
@@ -637,20 +644,28 @@ def sweep(config: Config, out_dir: Path, progress=None, executor=None) -> list[d
         if _matches(arrays, chunks[ci]):
             landings[(vi, ci)] = arrays["theta"]
     missing = [w for w in needed if w not in landings]
-    bar = Progress(len(work) + len(missing), initial=len(results), stream=progress, label=f"sparse-recovery on {_describe(executor)}")
-    for j, arrays in executor.map_unordered(landing_task, [(points[vi][1], chunks[ci]) for vi, ci in missing]):
-        vi, ci = missing[j]
-        stores[vi].save(landing_key(ci), arrays)
-        landings[(vi, ci)] = arrays["theta"]
-        bar.update(f"landing chunk {ci}" + _point_label(config, points[vi][0]))
-    # stage 2: every pending (variant, optimizer, method, chunk)
-    items = [(points[vi][1], opt, meth, chunks[ci], landings.get((vi, ci))) for vi, opt, meth, ci in todo]
-    for j, arrays in executor.map_unordered(chunk_task, items):
-        vi, opt, meth, ci = todo[j]
-        stores[vi].save(key(opt, meth, ci), arrays)
-        results[todo[j]] = arrays
-        bar.update(f"{meth} {opt} chunk {ci}" + _point_label(config, points[vi][0]))
-    bar.close()
+    # progress by stage (the landing, each (optimizer, method)), with the discrete steps of each
+    blocks = -(-config.chunk_size // config.block_size)
+    stage_steps: dict[str, list[int]] = {}
+    for vi, ci in missing:
+        stage_steps.setdefault("landing", []).append(points[vi][1].steps("gd") * blocks)
+    for vi, opt, meth, ci in todo:
+        stage_steps.setdefault(f"{opt}/{meth}", []).append(points[vi][1].steps(opt) * blocks if meth == "discrete" else 0)
+    stages = {name: (len(v), sum(v) // len(v)) for name, v in stage_steps.items()}
+    with Progress(len(work) + len(missing), initial=len(results), stream=progress, stages=stages,
+                  label=f"sparse-recovery on {_describe(executor)}") as bar:
+        for j, arrays in executor.map_unordered(landing_task, [(points[vi][1], chunks[ci]) for vi, ci in missing]):
+            vi, ci = missing[j]
+            stores[vi].save(landing_key(ci), arrays)
+            landings[(vi, ci)] = arrays["theta"]
+            bar.update(f"landing chunk {ci}" + _point_label(config, points[vi][0]), stage="landing")
+        # stage 2: every pending (variant, optimizer, method, chunk)
+        items = [(points[vi][1], opt, meth, chunks[ci], landings.get((vi, ci))) for vi, opt, meth, ci in todo]
+        for j, arrays in executor.map_unordered(chunk_task, items):
+            vi, opt, meth, ci = todo[j]
+            stores[vi].save(key(opt, meth, ci), arrays)
+            results[todo[j]] = arrays
+            bar.update(f"{meth} {opt} chunk {ci}" + _point_label(config, points[vi][0]), stage=f"{opt}/{meth}")
     records = []
     for vi, opt, meth, ci in work:
         arrays = results[(vi, opt, meth, ci)]

@@ -275,8 +275,43 @@ def test_progress_writes_one_line_per_update_into_a_log():
     lines = log.getvalue().splitlines()
     assert lines[0] == "sweep on local (2 × cpu): 4 chunks, 1 already on disk"
     assert len(lines) == 3 and "\r" not in log.getvalue()
-    assert "2/4" in lines[1] and lines[1].endswith("chunk 1") and "3/4" in lines[2] and lines[2].endswith("chunk 2")
+    assert "2/4 chunks" in lines[1] and "chunk 1" in lines[1] and "3/4 chunks" in lines[2] and "chunk 2" in lines[2]
     assert bar.done == 3
+
+
+def test_progress_eta_is_per_stage_and_steps_show_inside_chunks(monkeypatch):
+    """A stage's ETA is its own remaining chunks × its own time per chunk (not an average over
+    unlike stages); the total sums the stages, '+?' for one not yet measured; the engine's step
+    reports (report_block_steps) show inside a chunk."""
+    from implicit_bias_lab.experiments import progress as pg
+
+    clock = [0.0]
+    monkeypatch.setattr(pg.time, "perf_counter", lambda: clock[0])
+    log = io.StringIO()
+    stages = {"adam/discrete": (3, 1000), "adam/slow": (4, 0)}
+    with Progress(7, stream=log, label="sweep", stages=stages, line_interval=5.0) as bar:
+        clock[0] = 2.0
+        pg.report_block_steps(500)  # half a chunk of Adam steps, in a log: no line before 5 s
+        clock[0] = 6.0
+        pg.report_block_steps(250)
+        assert log.getvalue().splitlines()[-1] == "sweep: 0/7 chunks, discrete steps 25% [elapsed 0:06]"
+        clock[0] = 10.0
+        pg.report_block_steps(250)
+        bar.update("discrete adam chunk 0", stage="adam/discrete")  # 10 s per Adam chunk
+        assert bar.eta("adam/discrete") == (20.0, True)
+        assert bar.eta() == (20.0, False)  # the flow stage has no measurement yet
+        assert log.getvalue().splitlines()[-1].endswith("| stage adam/discrete eta 0:20 | discrete steps 33% | total eta ~0:20 +?")
+        for t in (20.0, 30.0):
+            clock[0] = t
+            pg.report_block_steps(1000)
+            bar.update("discrete adam chunk", stage="adam/discrete")
+        clock[0] = 31.0
+        bar.update("slow adam chunk 0", stage="adam/slow")  # 1 s per flow chunk
+        assert bar.eta("adam/slow") == (3.0, True)
+        assert bar.eta() == (3.0, True)  # not 3 chunks × the 7.75 s average of unlike stages
+    assert pg._ACTIVE == []
+    pg.report_block_steps(10)  # no active bar: ignored
+    assert bar.steps_done == 3000
 
 
 def test_progress_redraws_a_bar_on_a_terminal_and_is_silent_without_a_stream():

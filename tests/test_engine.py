@@ -38,6 +38,23 @@ def test_bitwise_same_result_whatever_the_batching(dtype):
     assert not np.array_equal(together.theta[0], together.theta[1])
 
 
+def test_step_reports_leave_the_runs_bitwise_unchanged():
+    """`on_steps` (the progress hook) is called every `report_every` steps once per block of runs,
+    and the runs are bitwise those without it."""
+    problem = sparse_problem()
+    runs = 6
+    theta0 = 0.3 + 0.1 * jax.random.normal(jax.random.PRNGKey(1), (runs, problem.num_params))
+    keys = jax.random.split(jax.random.PRNGKey(2), runs)
+    calls = []
+    kw = dict(num_steps=200, log_every=50, metrics=LOSS, block_size=4)
+    plain = make_runner(LabelNoise(0.5), adam(0.01, bias_correction=False), **kw)(problem, theta0, keys)
+    reported = make_runner(LabelNoise(0.5), adam(0.01, bias_correction=False), on_steps=calls.append, report_every=40, **kw)(problem, theta0, keys)
+    jax.block_until_ready(reported.theta)
+    jax.effects_barrier()
+    assert tree_equal(plain, reported)
+    assert calls == [40] * (200 // 40) * 2  # 2 blocks of 4 runs (6 padded to 8), 5 reports each
+
+
 def test_split_run_equals_one_long_run():
     problem = sparse_problem(dtype=jnp.float64)
     theta0 = jnp.full((problem.num_params,), 0.3)

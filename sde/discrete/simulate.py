@@ -76,8 +76,15 @@ def simulate(
     opt_state0: Any = None,
     start_step: int = 0,
     divergence_threshold: float = 1e8,
+    on_steps: Callable[[int], None] | None = None,
+    report_every: int = 0,
 ) -> Simulation:
-    """Run one optimizer path for `num_steps` steps. Jittable; `theta0` fixes the dtype."""
+    """Run one optimizer path for `num_steps` steps. Jittable; `theta0` fixes the dtype.
+
+    With `on_steps` and `report_every` > 0 the host function `on_steps(report_every)` is called
+    (jax.debug.callback, a side effect only: the path is bitwise the same) after every
+    `report_every` steps, so a caller can show progress inside a long compiled run. Under vmap it
+    is called once per batch, not per run."""
     metrics = dict(metrics or {})
     num_logs = num_steps // log_every
     dtype = jnp.result_type(theta0)
@@ -102,6 +109,9 @@ def simulate(
         theta = jnp.where(keep, new_theta, theta)
         state = jax.tree_util.tree_map(lambda new, old: jnp.where(keep, new, old), new_state, state)
         stopped = jnp.where(ok & ~keep, k, stopped).astype(jnp.int32)
+        if on_steps is not None and report_every > 0:
+            jax.lax.cond((k + 1 - start_step) % report_every == 0,
+                         lambda: jax.debug.callback(on_steps, report_every), lambda: None)
         return (theta, state, new_status, stopped), None
 
     def block(carry, i):
@@ -129,6 +139,8 @@ def make_runner(
     divergence_threshold: float = 1e8,
     per_run_problems: bool = False,
     per_run_hyperparameters: bool = False,
+    on_steps: Callable[[int], None] | None = None,
+    report_every: int = 0,
 ) -> Callable[..., Simulation]:
     """A jitted `runner(problem, theta0, keys, hyperparameters, opt_state0)` for many runs.
 
@@ -138,7 +150,8 @@ def make_runner(
     matrix–matrix product. With `per_run_hyperparameters` `optimizer` is a factory called with
     each run's entries of `hyperparameters`, so a sweep over learning rates or β's is one program.
     Runs are evaluated in blocks of `block_size` (see `sde.batching`): a run's result is bitwise
-    the same whatever the number of runs or the chunking.
+    the same whatever the number of runs or the chunking. `on_steps(report_every)` (see
+    `simulate`) is called once per block of runs every `report_every` steps.
     """
     check_schedule(num_steps, log_every, start_step)
 
@@ -158,6 +171,8 @@ def make_runner(
             opt_state0=state0,
             start_step=start_step,
             divergence_threshold=divergence_threshold,
+            on_steps=on_steps,
+            report_every=report_every,
         )
 
     blocked = blocked_vmap(one_run, block_size)
