@@ -24,8 +24,11 @@ import sys
 import time
 from pathlib import Path
 
-if __package__ in (None, ""):  # `python benchmarks/slow_vs_discrete.py`
+if __package__ in (None, ""):  # `python benchmarks/slow_vs_discrete.py` (benchmarks/__init__ not run)
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from implicit_bias_lab import enable_x64
+
+    enable_x64()
 
 import jax
 import jax.numpy as jnp

@@ -306,6 +306,36 @@ def test_hyperparameter_sweep_records_equal_plain_runs(tiny_run, tmp_path):
         build_config(Config, PRESETS, "default", None, ["sweep_key=b1"])
 
 
+def test_a_sweep_of_some_optimizers_runs_the_others_once(tiny_run, tmp_path):
+    """`sweep_optimizers`: the named optimizers run at every swept value, the others once at the
+    base value (a point of its own when not swept), bitwise as in a plain run; the grid holds NaN
+    where an optimizer did not run, and the cost estimate counts only what runs."""
+    from implicit_bias_lab.experiments import sparse_recovery as sr
+
+    _, reference = tiny_run
+    extra = ["optimizers=[\"sgd\",\"adam\"]", "methods=discrete", "sweep_key=label_noise", "sweep_values=[2.0,4.0]"]
+    config = build_config(Config, PRESETS, "default", None, TINY + extra + ["sweep_optimizers=sgd"])
+    assert [v for v, _ in sr.variants(config)] == [2.0, 4.0, 3.0]  # the base δ = 3 is added for Adam
+    assert sr.work_items(config) == [(0, "sgd", "discrete"), (1, "sgd", "discrete"), (2, "adam", "discrete")]
+    every = build_config(Config, PRESETS, "default", None, TINY + extra)
+    steps = lambda c: sum(c.steps(opt) for _, opt, _ in sr.work_items(c))  # noqa: E731
+    assert steps(config) == 2 * config.steps("sgd") + config.steps("adam") < steps(every)
+    assert sr.describe_cost(config)[0].count("3 (optimizer, method) tasks") == 1
+    ds = run_cli(tmp_path / "some", extra + ["sweep_optimizers=sgd"])
+    grid = load_results(tmp_path / "some" / "results.nc")
+    assert list(grid.label_noise.values) == [2.0, 3.0, 4.0]
+    assert np.isnan(grid.test_loss.sel(optimizer="adam", label_noise=[2.0, 4.0])).all()
+    assert np.isnan(grid.test_loss.sel(optimizer="sgd", label_noise=3.0)).all()
+    adam = ds.isel(record=np.flatnonzero(ds.optimizer.values == "adam"))
+    theirs = reference.isel(record=np.flatnonzero((reference.optimizer.values == "adam") & (reference.method.values == "discrete")))
+    assert set(adam.label_noise.values) == {3.0}
+    np.testing.assert_array_equal(adam.test_loss.values, theirs.test_loss.values)
+    with pytest.raises(ConfigError, match="sweep_optimizers"):
+        build_config(Config, PRESETS, "default", None, ["sweep_optimizers=sgd"])
+    with pytest.raises(ConfigError, match="sweep_optimizers"):
+        build_config(Config, PRESETS, "default", None, TINY + extra + ["sweep_optimizers=gd"])
+
+
 def test_local_executor_spreads_items_over_devices():
     """Each worker thread computes on its own device (2 fake CPU devices)."""
     code = (
