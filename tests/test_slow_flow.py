@@ -187,6 +187,33 @@ def test_joint_adam_with_v_relaxes_to_quasi_static():
     np.testing.assert_allclose(jt.v[-1], c * jnp.diagonal(mf.hessian(prob.loss, jt.path[-1])), rtol=2e-3)
 
 
+def test_jacobian_route_matches_hessian_route():
+    """integrate_slow_flow with residual_fn (normal space range Jᵀ, n × n Gram solves, Gauss–Newton
+    ∇³L[S]; docs/theory.md#42-preconditioned-projection) = the Hessian route on Γ: SGD against the
+    diagonal-net closed form, Adam (ε > 0, v as a state) against the eigh-based flow, to the solver's
+    tolerance; a residual_fn whose ½·mean(r²) is not the loss is rejected."""
+    prob, th = diag_instance()
+    c, t1 = 0.5, 0.6
+    sol = slow.integrate_slow_flow(prob.loss, th, t1, noise_scale=c, optimizer="sgd", num_saves=NSAVE,
+                                   residual_fn=prob.residuals)
+    res = sd.integrate_sgd_flow(prob.X, prob.y, th, jnp.asarray(t1), noise_scale=c)
+    np.testing.assert_allclose(sol.path[-1], res.theta, atol=1e-6, rtol=0)
+    assert float(jnp.max(sol.distance_to_manifold)) < 1e-7
+    t1 = 0.5 * float(jnp.min(th**2))
+    kw = {"noise_scale": 0.6, "optimizer": "adam", "eps": 0.05, "c2": 20.0, "num_saves": NSAVE}
+    ref = slow.integrate_slow_flow(prob.loss, th, t1, **kw)
+    jac = slow.integrate_slow_flow(prob.loss, th, t1, residual_fn=prob.residuals, **kw)
+    assert float(jnp.max(jnp.abs(ref.path[-1] - th))) > 0.05
+    np.testing.assert_allclose(jac.path, ref.path, atol=1e-7, rtol=0)
+    np.testing.assert_allclose(jac.v, ref.v, atol=1e-7, rtol=0)
+    with pytest.raises(ValueError, match="residual_fn"):
+        slow.integrate_slow_flow(prob.loss, th, t1, residual_fn=lambda z: 2.0 * prob.residuals(z), **kw)
+    with pytest.raises(ValueError, match="extinction_floor"):
+        slow.integrate_slow_flow(prob.loss, th, t1, extinction_floor=1.5, **kw)
+    with pytest.raises(ValueError, match="extinction_floor"):
+        slow.integrate_slow_flow(prob.loss, th, t1, extinction_floor=1e-8, retract=False, **kw)
+
+
 def test_s_form_invariants_and_vmap():
     """s-form: X(s_u − s_v) = y at all times, coordinates dead at t_a stay 0 at t_b > t_a, ends at a
     stationary point with ≤ n alive pairs; vmap over instances equals single runs."""
