@@ -18,6 +18,7 @@ over instances (X, y, θ0).
 
 from __future__ import annotations
 
+from functools import partial
 from typing import NamedTuple
 
 import diffrax
@@ -263,7 +264,7 @@ class _FlowOptions(NamedTuple):
     refine: int  # iterative-refinement sweeps with the full-precision operator
     pivot_rtol: float
     rtol: float
-    square_stop: bool = False
+    form: str = "primal"  # "dual": the columns with an alive member are linearly independent (`_dual_solve`)
 
 
 def _gram_solve(X, k, pad, B, opts: _FlowOptions):
@@ -315,6 +316,34 @@ def _gram_solve(X, k, pad, B, opts: _FlowOptions):
     return x, jnp.all(jnp.isfinite(x))
 
 
+def column_bucket(count: int, d: int, min_columns: int = 128) -> int:
+    """The block of columns for `count` alive ones: the next of min_columns·{1, 1.5, 2, 3, 4, 6, …}
+    (at most 1.5× the count, two shapes per octave), capped at d."""
+    size = max(int(min_columns), 1)
+    while size < count:
+        size = size * 3 // 2 if size & (size - 1) == 0 else size * 4 // 3
+    return min(size, d)
+
+
+def column_bucket_below(size: int, min_columns: int = 128) -> int:
+    """The largest block of `column_bucket`'s ladder below `size` (−1 at min_columns or below)."""
+    below, nxt = -1, max(int(min_columns), 1)
+    while nxt < size:
+        below = nxt
+        nxt = nxt * 3 // 2 if nxt & (nxt - 1) == 0 else nxt * 4 // 3
+    return below
+
+
+@partial(jax.jit, static_argnames="pivot_rtol")
+def _full_column_rank(X: Array, cols: Array, pivot_rtol: float = 1e-10) -> Array:
+    """Whether the columns of X marked by `cols` are linearly independent: Cholesky of X_AᵀX_A (the
+    unmarked columns get a unit diagonal) finite, smallest pivot² ≥ pivot_rtol·largest."""
+    a = cols.astype(X.dtype)
+    L = jnp.linalg.cholesky((X.T @ X) * a[:, None] * a[None, :] + jnp.diag(1.0 - a))
+    piv = jnp.diag(L)
+    return jnp.all(jnp.isfinite(piv)) & (jnp.min(piv) ** 2 >= pivot_rtol * jnp.max(piv) ** 2)
+
+
 def _velocity_weights(s, alive, sqm):
     """(r, k): r = √s on alive coordinates, k = (r_u + r_v)/√m (the Gram weights)."""
     r = jnp.sqrt(jnp.clip(s, 0.0)) * alive
@@ -322,9 +351,35 @@ def _velocity_weights(s, alive, sqm):
     return r, (ru + rv) / sqm
 
 
+def _dual_velocity(s, alive, r):
+    """ṡ when the columns A with an alive member are linearly independent: then
+    X_Aᵀ(X_A Diag(k) X_Aᵀ)⁺X_A = Diag(k)⁻¹, so (Xᵀμ)_i/√m_i = (a_u − a_v)_i/(√s_u + √s_v)_i: a column
+    with one alive member is stationary (ṡ = 0 exactly), one with both loses s at rate 1 in each,
+    as in phase 1 (no solve)."""
+    ru, rv = split(r)
+    au, av = split(alive.astype(s.dtype))
+    q = ru + rv
+    z = jnp.where(q > 0, (au - av) / jnp.where(q > 0, q, 1.0), 0.0)
+    return alive * (-1.0 + r * jnp.concatenate([z, -z]))
+
+
+def _dual_coefficients(X, alive, b):
+    """The least-squares coefficients of b on the columns A of X with an alive member
+    ((X_AᵀX_A)⁻¹X_Aᵀb by Cholesky; the other columns get a unit diagonal and coefficient 0), and
+    whether that factorization is finite. With K = X_A Diag(k) X_Aᵀ, (XᵀK⁺b)_A = coefficients/k."""
+    au, av = split(alive)
+    a = (au | av).astype(X.dtype)
+    M = (X.T @ X) * a[:, None] * a[None, :] + jnp.diag(1.0 - a)
+    L = jnp.linalg.cholesky(M)
+    coef = jax.scipy.linalg.cho_solve((L, True), a * (X.T @ b))
+    return coef, jnp.all(jnp.isfinite(L))
+
+
 def _velocity(X, sqm, pad, s, alive, opts):
     """ṡ of `adam_s_velocity` through `_gram_solve` (and whether the solve succeeded)."""
     r, k = _velocity_weights(s, alive, sqm)
+    if opts.form == "dual":
+        return _dual_velocity(s, alive, r), True
     au, av = split(alive.astype(s.dtype))
     mu, ok = _gram_solve(X, k, pad, (X @ (au - av))[:, None], opts)
     z = (X.T @ mu[:, 0]) / sqm
@@ -342,6 +397,11 @@ def _retract_and_velocity(X, y, sqm, pad, s, alive, opts):
     the state, is always solved afresh)."""
     r, k = _velocity_weights(s, alive, sqm)
     su, sv = split(s)
+    if opts.form == "dual":  # see `_dual_velocity`; the retraction by least squares on X_A
+        coef, ok = _dual_coefficients(X, alive, y - X @ (su - sv))
+        zl = jnp.where(k > 0, coef / jnp.where(k > 0, k, 1.0), 0.0) / sqm
+        s_ret = jnp.clip(s + r * jnp.concatenate([zl, -zl]) / jnp.concatenate([sqm, sqm]), 0.0) * alive
+        return s_ret, _dual_velocity(s, alive, r), ok
     au, av = split(alive.astype(s.dtype))
     B = jnp.stack([y - X @ (su - sv), X @ (au - av)], axis=1)
     sol, ok = _gram_solve(X, k, pad, B, opts)
@@ -396,12 +456,7 @@ def _stepped_loop(X, y, sqm, pad, carry, t1, dt_max, stat_tol, max_steps, floor,
         else:
             s_new, v_next, ok3 = _retract_s(X, y, s_kill, alive_new), v1, True
         t_new = t + dt
-        # also stationary: at most n_rows alive columns, one alive member each (then X_A has full
-        # column rank generically, Xᵀ_A K⁺ X_A = Diag(√m/(√s_u+√s_v)) and ṡ = 0 exactly; the computed
-        # velocity there is only as small as the Gram's conditioning allows)
-        au, av = split(alive)
-        square = (jnp.sum(au | av) <= n_rows) & ~jnp.any(au & av)
-        stationary = (jnp.max(jnp.abs(v1)) <= stat_tol) | (opts.square_stop & square)
+        stationary = jnp.max(jnp.abs(v1)) <= stat_tol
         bad = ~(ok1 & ok2 & ok3) | ~jnp.all(jnp.isfinite(s_new)) | ~jnp.all(jnp.isfinite(v_next)) | ~jnp.isfinite(dt)
         status = jnp.where(
             bad, FAILED,
@@ -462,12 +517,11 @@ def _stepped_start(X, y, sqm, pad, theta0, t1, floor, opts):
     return (t, s, alive, jnp.asarray(k), jnp.asarray(status), v1)
 
 
-def _stepped_options(closed_form_phase1, linalg, reuse_factor, gram_dtype, refine, pivot_rtol, rtol, square_stop=False):
+def _stepped_options(closed_form_phase1, linalg, reuse_factor, gram_dtype, refine, pivot_rtol, rtol):
     if linalg not in ("cholesky", "cholesky_strict", "eigh"):
         raise ValueError(f"linalg must be 'cholesky', 'cholesky_strict' or 'eigh', got {linalg!r}")
     return _FlowOptions(bool(closed_form_phase1), linalg, bool(reuse_factor),
-                        None if gram_dtype is None else jnp.dtype(gram_dtype), int(refine), float(pivot_rtol), float(rtol),
-                        bool(square_stop))
+                        None if gram_dtype is None else jnp.dtype(gram_dtype), int(refine), float(pivot_rtol), float(rtol))
 
 
 def _finish(X, y, sign, s, t, status, k):
@@ -494,7 +548,6 @@ def integrate_adam_flow_stepped(
     refine: int = 2,
     pivot_rtol: float = 1e-10,
     rtol: float = 1e-12,
-    square_stop: bool = False,
 ) -> DiagonalFlowResult:
     """The quasi-static Adam flow of `integrate_adam_flow` (s = θ² form, ε = 0; Li, Wen & Lyu,
     NeurIPS 2025, as corrected in this module's docstring) by event-driven midpoint steps:
@@ -522,7 +575,6 @@ def integrate_adam_flow_stepped(
     * gram_dtype (e.g. jnp.float32) — form the Gram product in that dtype and correct with `refine`
       iterative-refinement sweeps against the full-precision operator X Diag(k) Xᵀ (matrix–vector
       products only).
-    * square_stop — see `integrate_adam_flow_compact` (off by default; needed at n in the hundreds).
 
     `kill_floor=0, closed_form_phase1=False, linalg="eigh", reuse_factor=False` is the original
     one-extinction-per-step stepper (tests/test_slow_diagonal_fast.py compares the two). Status
@@ -530,7 +582,7 @@ def integrate_adam_flow_stepped(
     failure — never a silent NaN.
     """
     require_x64("sde.slow_diagonal.integrate_adam_flow_stepped")
-    opts = _stepped_options(closed_form_phase1, linalg, reuse_factor, gram_dtype, refine, pivot_rtol, rtol, square_stop)
+    opts = _stepped_options(closed_form_phase1, linalg, reuse_factor, gram_dtype, refine, pivot_rtol, rtol)
     theta0 = jnp.asarray(theta0)
     sign = jnp.where(theta0 >= 0, 1.0, -1.0)
     sqm, pad, floor = _stepped_data(X, theta0, kill_floor, opts)
@@ -571,54 +623,66 @@ def integrate_adam_flow_compact(
     pivot_rtol: float = 1e-10,
     rtol: float = 1e-12,
     min_columns: int = 128,
-    square_stop: bool = False,
+    dual: bool = True,
 ) -> DiagonalFlowResult:
     """`integrate_adam_flow_stepped` for ONE instance (not vmappable, not jittable as a whole):
     the same steps, but the Gram X Diag(k) Xᵀ is formed from a gathered block of the columns of X
-    that still have an alive member (k_i = 0 on the others, so K is unchanged). Each time the
-    alive columns fall to half the block, a Python driver gathers them into the next power of two
-    (≥ min_columns) and resumes the jitted loop there: Gram cost n²·(alive columns) per step instead
-    of n²·d, a handful of compilations per (n, d) shape (cached across instances). Cholesky's eigh
-    fallback is a real branch here (no vmap). Same options and result as `integrate_adam_flow_stepped`
-    (up to the summation order of the Gram products).
+    that still have an alive member (k_i = 0 on the others, so K is unchanged), and the all-zero
+    rows of X (a sweep's padding) are dropped. Each time the alive columns fit a smaller block of
+    `column_bucket`'s ladder (≥ min_columns, at most 1.5× the count) a Python driver gathers them
+    and resumes the jitted loop there: Gram cost n²·(block) per step instead of n²·d, a handful of
+    compilations per (n, d) (cached across instances). Cholesky's eigh fallback is a real branch
+    here (no vmap).
 
-    square_stop=True (off by default) also declares CONVERGED once at most n (nonzero rows)
-    columns have an alive member, one each: if X_A has full column rank, X_Aᵀ K⁺ X_A =
-    Diag(√m/(√s_u+√s_v)) and ṡ = 0 exactly, while the computed velocity of a nearly square Gram
-    may stay above stat_tol for the whole t1 (d = 10⁴, n = 500). It assumes that rank: true
-    generically for ±1 data at n in the hundreds, false at small n (equal columns; the d = 28,
-    n = 9 instance of tests/test_slow_diagonal_fast.py stops early with it)."""
+    dual=True: once at most n columns have an alive member and they are linearly independent
+    (checked once, by a Cholesky of X_AᵀX_A with the pivot test; a subset of independent columns
+    stays independent), X_Aᵀ K⁺ X_A = Diag(k)⁻¹ and the velocity has a closed form (`_dual_velocity`:
+    a column with one alive member is stationary, one with both loses s at rate 1 in each), the
+    retraction solves with X_AᵀX_A. So the flow stops (CONVERGED) exactly where every column has one
+    alive member, where the computed primal velocity of the nearly square Gram need not fall below
+    stat_tol. Without the rank (equal ±1 columns at small n) the primal route continues.
+    Same options and result as `integrate_adam_flow_stepped` up to rounding
+    (tests/test_slow_diagonal_fast.py)."""
     require_x64("sde.slow_diagonal.integrate_adam_flow_compact")
-    opts = _stepped_options(closed_form_phase1, linalg, reuse_factor, gram_dtype, refine, pivot_rtol, rtol, square_stop)
+    opts = _stepped_options(closed_form_phase1, linalg, reuse_factor, gram_dtype, refine, pivot_rtol, rtol)
     X = jnp.asarray(X)
     y = jnp.asarray(y)
     theta0 = jnp.asarray(theta0)
     d = X.shape[1]
     sign = jnp.where(theta0 >= 0, 1.0, -1.0)
-    sqm, pad, floor = _stepped_data(X, theta0, kill_floor, opts)
+    sqm, pad, floor = _stepped_data(X, theta0, kill_floor, opts)  # m over all rows: the padding counts
+    rows = np.flatnonzero(np.any(np.asarray(X) != 0, axis=1))
+    Xr, yr, pad = X[rows], y[rows], pad[rows]  # the sweep's zero rows dropped (the flow is unchanged)
+    n_rows = len(rows)
     t1 = jnp.asarray(t1, theta0.dtype)
     dt_max = jnp.asarray(dt_max, theta0.dtype)
     stat_tol = jnp.asarray(stat_tol, theta0.dtype)
     max_steps = jnp.asarray(max_steps)
-    carry = _stepped_start_jit(X, y, sqm, pad, theta0, t1, floor, opts)
+    carry = _stepped_start_jit(Xr, yr, sqm, pad, theta0, t1, floor, opts)
     idx = np.arange(d)
-    Xc, sqm_c, C = X, sqm, d
-    while True:
+    Xc, sqm_c, C = Xr, sqm, d
+    while int(carry[4]) == RUNNING:
         alive = np.asarray(carry[2])
         cols = alive[:C] | alive[C:]
         count = int(cols.sum())
-        if int(carry[4]) != RUNNING:
-            break
-        if C > min_columns and count <= C // 2:
-            C_new = max(min_columns, 1 << max(count - 1, 1).bit_length())
+        C_new = column_bucket(count, d, min_columns)
+        if C_new < C:
             keep = np.argsort(~cols, kind="stable")[:C_new]
             both = np.concatenate([keep, C + keep])
-            idx = idx[keep]
-            Xc, sqm_c, C = X[:, idx], sqm[idx], C_new
+            idx, cols = idx[keep], cols[keep]
+            Xc, sqm_c, C = Xr[:, idx], sqm[idx], C_new
             t, s, al, k, status, v1 = carry
             carry = (t, s[both], al[both], k, status, v1[both])
-        col_stop = jnp.asarray(C // 2 if C > min_columns else -1)
-        carry = _stepped_loop_jit(Xc, y, sqm_c, pad, carry, t1, dt_max, stat_tol, max_steps, floor, col_stop, opts)
+        if dual and opts.form == "primal" and count <= n_rows and bool(_full_column_rank(Xc, jnp.asarray(cols), pivot_rtol)):
+            # the columns with an alive member are independent from here on (a subset stays so)
+            opts = opts._replace(form="dual")
+            if opts.reuse_factor:  # the next step's first velocity in the dual form
+                carry = carry[:5] + (_dual_velocity(carry[1], carry[2], _velocity_weights(carry[1], carry[2], sqm_c)[0]),)
+        # hand back at the next smaller block, or (primal) at n_rows columns to test for the dual form
+        stop = column_bucket_below(C, min_columns)
+        if dual and opts.form == "primal" and count > n_rows:
+            stop = max(stop, n_rows)
+        carry = _stepped_loop_jit(Xc, yr, sqm_c, pad, carry, t1, dt_max, stat_tol, max_steps, floor, jnp.asarray(stop), opts)
     t, s, al, k, status, _ = carry
     s_full = jnp.zeros(2 * d, theta0.dtype).at[np.concatenate([idx, d + idx])].set(s)
     return _finish(X, y, sign, s_full, t, status, k)

@@ -40,16 +40,29 @@ overflow.
 
 from __future__ import annotations
 
+import math
+from functools import partial
 from typing import NamedTuple
 
 import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
+import optimistix as optx
 from jax import Array
 
 from implicit_bias_lab.sde.manifold import gram_pinv_solve
-from implicit_bias_lab.sde.slow_diagonal import FAILED, MAX_TIME, _gram, _J_apply, effective_weights, second_moments
+from implicit_bias_lab.sde.slow_diagonal import (
+    FAILED,
+    MAX_TIME,
+    _full_column_rank,
+    _gram,
+    _J_apply,
+    column_bucket,
+    effective_weights,
+    second_moments,
+)
 from implicit_bias_lab.precision import require_x64
 
 #: status of a flow stopped because a segment needed more than `max_steps_per_segment` steps
@@ -190,4 +203,183 @@ def integrate_adam_state_flow(
     return AdamStateFlowResult(theta, jnp.exp(p), w, t_end, status, steps, jnp.max(jnp.abs(X @ w - y)))
 
 
-__all__ = ["AdamStateFlowResult", "adam_state_log_velocity", "integrate_adam_state_flow", "SOLVERS", "STIFF"]
+# ----------------------------------------------------------------------------- per-instance route
+class _SegmentOptions(NamedTuple):
+    """Static options of one segment of `integrate_adam_state_flow_compact`."""
+
+    solver: str
+    rtol: float
+    atol: float
+    max_steps: int
+    form: str  # "primal": n×n Gram over the block's columns; "dual": the block has full column rank
+    linalg: str  # "cholesky" (eigh pseudo-inverse fallback) or "eigh"
+    pivot_rtol: float
+    n_full: int  # entries of the whole state (ℓ, p): the error norm is the RMS over those (`_block_segment`)
+
+
+def _spd_solve(K: Array, b: Array, linalg: str, pivot_rtol: float, rtol: float = 1e-12) -> Array:
+    """K⁺b for a symmetric PSD K: Cholesky while K has full rank (finite factor, smallest pivot² ≥
+    pivot_rtol·largest), else `gram_pinv_solve`'s eigh pseudo-inverse (a real branch: this route is
+    not vmapped)."""
+    if linalg == "eigh":
+        return gram_pinv_solve(K, b, rtol)
+    L = jnp.linalg.cholesky(K)
+    piv = jnp.diag(L)
+    full = jnp.all(jnp.isfinite(L)) & (jnp.min(piv) ** 2 >= pivot_rtol * jnp.max(piv) ** 2)
+    Ls = jnp.where(full, L, jnp.eye(K.shape[0], dtype=K.dtype))
+    return jax.lax.cond(full, lambda: jax.scipy.linalg.cho_solve((Ls, True), b), lambda: gram_pinv_solve(K, b, rtol))
+
+
+def _block_log_velocity(Xc, mm, ell, p, alive, noise_scale, c2, eps, power, opts: _SegmentOptions):
+    """`adam_state_log_velocity` on a block of columns (Xc, n×C; mm, ell, p, alive of length 2C),
+    m given. form "dual" (X_A of full column rank, A the columns with an alive member): then
+    X_Aᵀ(X_A D X_Aᵀ)⁺X_A = D⁻¹, so (Xᵀμ)_i = m_i(S_u²u² − S_v²v²)_i/(2(S_u u² + S_v v²)_i) with no
+    solve at all (a column with one alive member is then stationary)."""
+    C = Xc.shape[1]
+    p = jnp.maximum(p, LOG_V_FLOOR)
+    S = 1.0 / (jnp.exp(power * p) + eps)
+    theta = jnp.where(alive, jnp.exp(ell), 0.0)
+    St2 = S * theta * theta
+    g = mm * S * St2  # m S² θ², the θ-weighted right-hand side (sign-free, as in the full route)
+    if opts.form == "dual":
+        D = 4 * (St2[:C] + St2[C:])
+        c = 2 * (g[:C] - g[C:])
+        z = jnp.where(D > 0, c / jnp.where(D > 0, D, 1.0), 0.0)
+    else:
+        K = 4 * (Xc * (St2[:C] + St2[C:])) @ Xc.T
+        z = Xc.T @ _spd_solve(K, 2 * Xc @ (g[:C] - g[C:]), opts.linalg, opts.pivot_rtol)
+    dell = -2 * noise_scale * S * (mm * S - 2 * _signs(C, Xc.dtype) * jnp.concatenate([z, z]))
+    dp = c2 * (4 * noise_scale * mm * jnp.exp(2 * ell - p) - 1.0)
+    return jnp.where(alive, dell, 0.0), jnp.where(alive, dp, 0.0)
+
+
+def _block_retract(Xc, y, ell, sign, ell_dead, opts: _SegmentOptions):
+    """`_retract_log` on a block of columns; form "dual": (Xᵀμ)_A = D⁻¹(X_AᵀX_A)⁻¹X_Aᵀr, D = 4(u² + v²)
+    (the least-squares coefficients of the residual; X_A has full column rank)."""
+    C = Xc.shape[1]
+    alive = ell > ell_dead
+    theta = jnp.where(alive, sign * jnp.exp(ell), 0.0)
+    r = Xc @ effective_weights(theta) - y
+    t2 = theta * theta
+    k = t2[:C] + t2[C:]
+    if opts.form == "dual":
+        a = (alive[:C] | alive[C:]).astype(Xc.dtype)
+        M = (Xc.T @ Xc) * a[:, None] * a[None, :] + jnp.diag(1.0 - a)
+        coef = jax.scipy.linalg.cho_solve((jnp.linalg.cholesky(M), True), a * (Xc.T @ r))
+        z = jnp.where(k > 0, coef / (4 * jnp.where(k > 0, k, 1.0)), 0.0)
+    else:
+        z = Xc.T @ _spd_solve(4 * (Xc * k) @ Xc.T, r, opts.linalg, opts.pivot_rtol)
+    factor = 1.0 - 2 * _signs(C, Xc.dtype) * jnp.concatenate([z, z])
+    return jnp.where(alive, ell + jnp.log(jnp.clip(factor, 0.5, 2.0)), ell)
+
+
+@partial(jax.jit, static_argnames="opts")
+def _block_segment(Xc, y, mm, sign, ell, p, t_a, t_b, ell_dead, noise_scale, c2, eps, power, opts: _SegmentOptions):
+    """One segment on a block: Diffrax solve with the alive set fixed, then the retraction.
+    Returns (ℓ, p, accepted steps, good, stiff) as in `integrate_adam_state_flow`'s segment."""
+    alive = ell > ell_dead
+
+    def field(t, state, args):
+        return _block_log_velocity(Xc, mm, state[0], state[1], alive, noise_scale, c2, eps, power, opts)
+
+    ode_solver = diffrax.Tsit5() if opts.solver == "tsit5" else diffrax.Kvaerno5()
+    sol = diffrax.diffeqsolve(
+        diffrax.ODETerm(field), ode_solver, t_a, t_b, None, (ell, p),
+        stepsize_controller=diffrax.PIDController(rtol=opts.rtol, atol=opts.atol, norm=lambda e: optx.two_norm(e) / math.sqrt(opts.n_full)),
+        max_steps=opts.max_steps, throw=False,
+    )
+    ell_end, p_end = (a[-1] for a in sol.ys)
+    ell_end = _block_retract(Xc, y, ell_end, sign, ell_dead, opts)
+    p_end = jnp.maximum(p_end, LOG_V_FLOOR)
+    finite = jnp.all(jnp.isfinite(ell_end)) & jnp.all(jnp.isfinite(p_end))
+    good = (sol.result == diffrax.RESULTS.successful) & finite
+    stiff = sol.result == diffrax.RESULTS.max_steps_reached
+    return ell_end, p_end, sol.stats["num_accepted_steps"], good, stiff
+
+
+def integrate_adam_state_flow_compact(
+    X: Array,
+    y: Array,
+    theta0: Array,
+    t1: float,
+    *,
+    noise_scale: float,
+    c2: float,
+    v0: Array | None = None,
+    eps: float = 0.0,
+    power: float = 0.5,
+    dead_floor: float = 1e-3,
+    num_segments: int = 20,
+    solver: str = "tsit5",
+    rtol: float = 1e-6,
+    atol: float = 1e-8,
+    max_steps_per_segment: int = 1024,
+    linalg: str = "cholesky",
+    dual: bool = True,
+    pivot_rtol: float = 1e-10,
+    min_columns: int = 256,
+) -> AdamStateFlowResult:
+    """`integrate_adam_state_flow` for ONE instance (not vmappable or jittable as a whole): the same
+    segments, alive sets, retractions and statuses, but each segment runs on a gathered block of
+    the columns of X that have an alive member (`column_bucket` of their count; the padding columns
+    are dead, so inert), with the all-zero rows of X (a sweep's padding) dropped. Per right-hand
+    side the Gram costs n²·(block) instead of n²·d, and
+    * linalg "cholesky": the n×n systems by Cholesky while they have full rank, else the eigh
+      pseudo-inverse (`gram_pinv_solve`, as the vmapped route always does); "eigh": always that;
+    * dual: once at most n columns are alive and they are linearly independent (checked per
+      segment by a Cholesky of X_AᵀX_A), X_Aᵀ(X_A D X_Aᵀ)⁺X_A = D⁻¹ and the velocity needs no solve
+      (`_block_log_velocity`); the retraction solves with X_AᵀX_A.
+    Equal to the vmapped route up to rounding and the pseudo-inverse cutoff (tests/test_slow_diagonal_state.py);
+    compiled shapes are cached across instances of the same (n, d)."""
+    require_x64("sde.slow_diagonal_state.integrate_adam_state_flow_compact")
+    if solver not in SOLVERS:
+        raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
+    if linalg not in ("cholesky", "eigh"):
+        raise ValueError(f"linalg must be 'cholesky' or 'eigh', got {linalg!r}")
+    X = jnp.asarray(X)
+    theta0 = jnp.asarray(theta0)
+    dtype = theta0.dtype
+    d = X.shape[1]
+    m = second_moments(X)  # over all rows: the sweep's zero rows count (module docstring)
+    rows = np.flatnonzero(np.any(np.asarray(X) != 0, axis=1))
+    Xr, yr = X[rows], jnp.asarray(y)[rows]
+    n_rows = len(rows)
+    mm = jnp.concatenate([m, m])
+    sign = jnp.where(theta0 >= 0, 1.0, -1.0).astype(dtype)
+    tiny = jnp.finfo(dtype).tiny
+    ell = jnp.log(jnp.maximum(jnp.abs(theta0), tiny))
+    ell_dead = 0.5 * jnp.log(dead_floor * jnp.max(theta0 * theta0)) if dead_floor > 0 else jnp.asarray(-jnp.inf, dtype)
+    if v0 is None:
+        v0 = 4 * noise_scale * mm * theta0 * theta0
+    p = jnp.maximum(jnp.log(jnp.maximum(jnp.asarray(v0, dtype), tiny)), LOG_V_FLOOR)
+    edges = jnp.linspace(0.0, jnp.asarray(t1, dtype), num_segments + 1)
+    scalars = [jnp.asarray(a, dtype) for a in (noise_scale, c2, eps, power)]
+    status = MAX_TIME if bool(jnp.all(jnp.isfinite(ell)) & jnp.all(jnp.isfinite(p))) else FAILED
+    steps, t_end = 0, edges[0]
+    for k in range(num_segments):
+        if status != MAX_TIME:
+            break
+        alive = np.asarray(ell > ell_dead)
+        cols = alive[:d] | alive[d:]
+        count = int(cols.sum())
+        C = column_bucket(count, d, min_columns)
+        keep = np.argsort(~cols, kind="stable")[:C]
+        both = np.concatenate([keep, d + keep])
+        Xc = Xr[:, keep]
+        form = "primal"
+        if dual and count <= n_rows and bool(_full_column_rank(Xc, jnp.asarray(cols[keep]), pivot_rtol)):
+            form = "dual"
+        opts = _SegmentOptions(solver, float(rtol), float(atol), int(max_steps_per_segment), form, linalg, float(pivot_rtol), 4 * d)
+        ell_c, p_c, n_steps, good, stiff = _block_segment(
+            Xc, yr, mm[both], sign[both], ell[both], p[both], edges[k], edges[k + 1], ell_dead, *scalars, opts=opts)
+        steps += int(n_steps)
+        if bool(good):
+            ell, p, t_end = ell.at[both].set(ell_c), p.at[both].set(p_c), edges[k + 1]
+        else:
+            status = STIFF if bool(stiff) and bool(jnp.all(jnp.isfinite(ell))) else FAILED
+    theta = jnp.where((theta0 == 0) | (ell <= ell_dead), 0.0, sign * jnp.exp(ell))
+    w = effective_weights(theta)
+    return AdamStateFlowResult(theta, jnp.exp(p), w, t_end, jnp.asarray(status), jnp.asarray(steps), jnp.max(jnp.abs(X @ w - jnp.asarray(y))))
+
+
+__all__ = ["AdamStateFlowResult", "adam_state_log_velocity", "integrate_adam_state_flow", "integrate_adam_state_flow_compact", "SOLVERS", "STIFF"]

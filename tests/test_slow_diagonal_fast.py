@@ -1,14 +1,24 @@
 """The fast options of the stepped Adam flow (closed-form phase 1, batched extinctions, Cholesky with
-reused factorizations, float32 Gram products, the per-instance compacting path) against the original
-one-extinction-per-step stepper (`kill_floor=0, closed_form_phase1=False, linalg="eigh",
-reuse_factor=False`), and the FAILED status on input it cannot integrate."""
+reused factorizations, float32 Gram products, the per-instance compacting path with its dual form)
+against the original one-extinction-per-step stepper (`kill_floor=0, closed_form_phase1=False,
+linalg="eigh", reuse_factor=False`), and the FAILED status on input it cannot integrate."""
+
+import pytest
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from implicit_bias_lab import models
-from implicit_bias_lab.sde.slow_diagonal import CONVERGED, FAILED, integrate_adam_flow_compact, integrate_adam_flow_stepped
+from implicit_bias_lab.sde.slow_diagonal import (
+    CONVERGED,
+    FAILED,
+    _full_column_rank,
+    column_bucket,
+    column_bucket_below,
+    integrate_adam_flow_compact,
+    integrate_adam_flow_stepped,
+)
 
 OLD = dict(kill_floor=0.0, closed_form_phase1=False, linalg="eigh", reuse_factor=False)
 
@@ -75,3 +85,34 @@ def test_a_flow_that_cannot_continue_ends_failed():
                                       dt_max=0.01, linalg="cholesky_strict", closed_form_phase1=False)
     assert int(res.status) == FAILED
     assert bool(jnp.all(jnp.isfinite(res.theta)))
+
+
+@pytest.mark.parametrize("d,n,kappa,seed,dual_reached", [(200, 30, 5, 3, True), (28, 9, 3, 1, False)])
+def test_compact_route_equals_the_stepped_route(d, n, kappa, seed, dual_reached):
+    """integrate_adam_flow_compact (alive columns gathered into blocks of `column_bucket`'s ladder
+    from 16, zero rows dropped, the closed-form dual once the alive columns are independent) takes the
+    same steps to the same end point as integrate_adam_flow_stepped over all columns. (200, 30): 5
+    independent columns remain, the dual form ends the flow; (28, 9): when ≤ 9 columns are left they
+    are dependent (equal ±1 columns), so the rank check keeps the primal form (the old unguarded
+    `square_stop` stopped there too early)."""
+    data, theta0 = landing_point(d, n, kappa, seed)
+    ref = flow(data, theta0)
+    scale = float(jnp.max(theta0**2))
+    X_pad = jnp.pad(data.X, ((0, 7), (0, 0))) * jnp.sqrt((n + 7) / n)
+    y_pad = jnp.pad(data.y, (0, 7)) * jnp.sqrt((n + 7) / n)
+    got = integrate_adam_flow_compact(X_pad, y_pad, theta0, 100.0 * scale, dt_max=0.01 * scale, min_columns=16)
+    assert int(got.status) == int(ref.status) == CONVERGED
+    assert int(got.num_phases) == int(ref.num_phases)
+    np.testing.assert_allclose(got.w, ref.w, atol=1e-12)
+    np.testing.assert_allclose(got.t, ref.t, rtol=1e-12)
+    if dual_reached:
+        s_end = np.asarray(ref.theta != 0)
+        cols = s_end[:d] | s_end[d:]
+        assert cols.sum() <= n and bool(_full_column_rank(data.X, jnp.asarray(cols)))
+
+
+def test_column_buckets():
+    assert [column_bucket(c, 10_000, 128) for c in (1, 128, 129, 250, 257, 500, 5000, 9000)] == [128, 128, 192, 256, 384, 512, 6144, 10_000]
+    assert [column_bucket_below(c, 128) for c in (128, 192, 10_000)] == [-1, 128, 8192]
+    for c in range(1, 3000, 37):
+        assert c <= column_bucket(c, 10**6, 128) <= max(128, 1.5 * c)

@@ -3,7 +3,8 @@
 Routes compared: the log-form velocity against the θ-form oblique projection of sde.slow_diagonal
 (any v, ε > 0, AdamE exponent); the integrated (ℓ, p) flow against the general joint (ζ, v) flow of
 sde.slow.integrate_slow_flow on the loss function (Hessians by autodiff); its c₂ → ∞ limit against
-the quasi-static phase-1 closed form θ_j² = θ_j(0)² − t.
+the quasi-static phase-1 closed form θ_j² = θ_j(0)² − t; the per-instance route (alive columns
+gathered, Cholesky, the dual form on independent columns) against the vmappable one.
 """
 
 import jax
@@ -14,7 +15,13 @@ import pytest
 from implicit_bias_lab import models
 from implicit_bias_lab.sde import slow
 from implicit_bias_lab.sde import slow_diagonal as sd
-from implicit_bias_lab.sde.slow_diagonal_state import adam_state_log_velocity, integrate_adam_state_flow
+from implicit_bias_lab.sde.slow_diagonal_state import (
+    _block_log_velocity,
+    _SegmentOptions,
+    adam_state_log_velocity,
+    integrate_adam_state_flow,
+    integrate_adam_state_flow_compact,
+)
 
 
 def instance(seed=0, n=3, d=5):
@@ -84,3 +91,54 @@ def test_unknown_solver_is_rejected():
     X, y, theta = instance()
     with pytest.raises(ValueError, match="solver"):
         integrate_adam_state_flow(X, y, theta, 0.1, noise_scale=0.5, c2=5.0, solver="euler")
+
+
+def landing_point(d, n, kappa, seed):
+    """GD from u = v = 1 to (numerically) Γ, float64."""
+    data = models.make_sparse_regression(jax.random.PRNGKey(seed), n, d, kappa, "rademacher", "uniform")
+    problem = models.SquaredLossProblem(models.DiagonalNet(d), data.X, data.y)
+    step = jax.jit(lambda th: jax.lax.fori_loop(0, 3000, lambda _, t: t - 0.01 * problem.grad(t), th))
+    return data, step(jnp.full((2 * d,), 1.0))
+
+
+@pytest.mark.parametrize("options", [dict(), dict(dual=False), dict(dual=False, linalg="eigh")])
+def test_gathered_route_equals_the_vmapped_route(options):
+    """integrate_adam_state_flow_compact with blocks of 16–200 columns (min_columns = 16; 200 → 5 alive
+    columns here, the last segments in the dual form) takes the same steps to the same end point as
+    integrate_adam_state_flow over all d columns; zero-padded rows (the sweep's layout) are dropped."""
+    data, theta0 = landing_point(200, 30, 5, 3)
+    kw = dict(noise_scale=0.3, c2=5.0)
+    ref = integrate_adam_state_flow(data.X, data.y, theta0, 7.5, **kw)
+    X_pad = jnp.pad(data.X, ((0, 10), (0, 0))) * jnp.sqrt(40 / 30)
+    y_pad = jnp.pad(data.y, (0, 10)) * jnp.sqrt(40 / 30)
+    got = integrate_adam_state_flow_compact(X_pad, y_pad, theta0, 7.5, min_columns=16, **kw, **options)
+    alive = np.asarray(ref.theta != 0)
+    cols = alive[:200] | alive[200:]
+    assert 0 < cols.sum() <= 30 and bool(sd._full_column_rank(data.X, jnp.asarray(cols)))  # the dual form was reachable
+    assert int(got.status) == int(ref.status) == sd.MAX_TIME
+    assert int(got.num_steps) == int(ref.num_steps)  # the error norm is the RMS over the whole state
+    np.testing.assert_array_equal(got.theta != 0, ref.theta != 0)
+    np.testing.assert_allclose(got.theta, ref.theta, atol=1e-12)
+    np.testing.assert_allclose(got.v, ref.v, rtol=1e-8)
+    assert float(got.max_residual) < 1e-10
+
+
+def test_dual_velocity_equals_the_primal_one_on_independent_columns():
+    """On linearly independent columns X_Aᵀ(X_A D X_Aᵀ)⁺X_A = D⁻¹: the velocity needs no solve, and
+    a column with one alive member is stationary in ℓ."""
+    X, _, theta = instance(seed=5, n=8, d=5)
+    assert bool(sd._full_column_rank(X, jnp.ones(5, bool)))
+    alive = jnp.ones(10, bool).at[7].set(False)  # column 2 keeps only u_2
+    c, c2 = 0.4, 5.0
+    p = jnp.log(sd.adam_fixed_point_v(X, theta, c)) + 0.3 * jax.random.normal(jax.random.PRNGKey(2), theta.shape)
+    ell = jnp.log(jnp.abs(theta))
+    mm = jnp.concatenate([sd.second_moments(X)] * 2)
+    for eps, power in [(0.0, 0.5), (0.05, 0.25)]:
+        out = {form: _block_log_velocity(X, mm, ell, p, alive, c, c2, eps, power, _SegmentOptions("tsit5", 1e-6, 1e-8, 16, form, "eigh", 1e-10, 20))
+               for form in ("primal", "dual")}
+        np.testing.assert_allclose(out["dual"][0], out["primal"][0], rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(out["dual"][1], out["primal"][1], rtol=1e-12)
+        assert abs(float(out["dual"][0][2])) < 1e-12 and float(out["dual"][0][7]) == 0.0
+        np.testing.assert_allclose(out["primal"][0], adam_state_log_velocity(X, ell, p, c, c2, eps, power, alive)[0], rtol=1e-9, atol=1e-12)
+    # equal ±1 columns are not independent: the route keeps the primal form there
+    assert not bool(sd._full_column_rank(X.at[:, 1].set(X[:, 0]), jnp.ones(5, bool)))
