@@ -316,6 +316,16 @@ def _gram_solve(X, k, pad, B, opts: _FlowOptions):
     return x, jnp.all(jnp.isfinite(x))
 
 
+def one_blas_thread():
+    """A context in which the loaded BLAS/LAPACK libraries run on one thread (threadpoolctl). The
+    per-instance routes call LAPACK (Cholesky, eigh) on n×n systems between XLA's own GEMMs; on
+    the shared cores a multithreaded OpenBLAS keeps its threads spinning after each call and slowed
+    the following Gram products by ≈ 30 % (measured at d = 10⁴, n = 500)."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def column_bucket(count: int, d: int, min_columns: int = 128) -> int:
     """The block of columns for `count` alive ones: the next of min_columns·{1, 1.5, 2, 3, 4, 6, …}
     (at most 1.5× the count, two shapes per octave), capped at d."""
@@ -642,9 +652,14 @@ def integrate_adam_flow_compact(
     alive member, where the computed primal velocity of the nearly square Gram need not fall below
     stat_tol. Without the rank (equal ±1 columns at small n) the primal route continues.
     Same options and result as `integrate_adam_flow_stepped` up to rounding
-    (tests/test_slow_diagonal_fast.py)."""
+    (tests/test_slow_diagonal_fast.py). LAPACK runs on one thread (`one_blas_thread`)."""
     require_x64("sde.slow_diagonal.integrate_adam_flow_compact")
     opts = _stepped_options(closed_form_phase1, linalg, reuse_factor, gram_dtype, refine, pivot_rtol, rtol)
+    with one_blas_thread():
+        return _adam_flow_compact(X, y, theta0, t1, dt_max, stat_tol, max_steps, kill_floor, opts, min_columns, dual, pivot_rtol)
+
+
+def _adam_flow_compact(X, y, theta0, t1, dt_max, stat_tol, max_steps, kill_floor, opts, min_columns, dual, pivot_rtol):
     X = jnp.asarray(X)
     y = jnp.asarray(y)
     theta0 = jnp.asarray(theta0)

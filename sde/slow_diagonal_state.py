@@ -61,6 +61,7 @@ from implicit_bias_lab.sde.slow_diagonal import (
     _J_apply,
     column_bucket,
     effective_weights,
+    one_blas_thread,
     second_moments,
 )
 from implicit_bias_lab.precision import require_x64
@@ -205,16 +206,16 @@ def integrate_adam_state_flow(
 
 # ----------------------------------------------------------------------------- per-instance route
 class _SegmentOptions(NamedTuple):
-    """Static options of one segment of `integrate_adam_state_flow_compact`."""
+    """Static options of a chunk of a segment of `integrate_adam_state_flow_compact`."""
 
     solver: str
     rtol: float
     atol: float
-    max_steps: int
-    form: str  # "primal": n×n Gram over the block's columns; "dual": the block has full column rank
+    max_steps: int  # steps (accepted or rejected) per chunk
+    form: str  # "primal": n×n Gram over the block's columns; "dual": the block's live columns are independent
     linalg: str  # "cholesky" (eigh pseudo-inverse fallback) or "eigh"
     pivot_rtol: float
-    n_full: int  # entries of the whole state (ℓ, p): the error norm is the RMS over those (`_block_segment`)
+    n_full: int  # entries of the whole state (ℓ, p): the error norm is the RMS over those
 
 
 def _spd_solve(K: Array, b: Array, linalg: str, pivot_rtol: float, rtol: float = 1e-12) -> Array:
@@ -231,20 +232,19 @@ def _spd_solve(K: Array, b: Array, linalg: str, pivot_rtol: float, rtol: float =
 
 
 def _block_log_velocity(Xc, mm, ell, p, alive, noise_scale, c2, eps, power, opts: _SegmentOptions):
-    """`adam_state_log_velocity` on a block of columns (Xc, n×C; mm, ell, p, alive of length 2C),
-    m given. form "dual" (X_A of full column rank, A the columns with an alive member): then
-    X_Aᵀ(X_A D X_Aᵀ)⁺X_A = D⁻¹, so (Xᵀμ)_i = m_i(S_u²u² − S_v²v²)_i/(2(S_u u² + S_v v²)_i) with no
-    solve at all (a column with one alive member is then stationary)."""
+    """`adam_state_log_velocity` on a block of columns (Xc, n×C; mm, ell, p, alive of length 2C), m
+    given; the n×n system by `_spd_solve`. form "dual" (the columns A with an alive member
+    linearly independent): X_Aᵀ(X_A D X_Aᵀ)⁺X_A = D⁻¹, so (Xᵀμ)_i = m_i(S_u²u² − S_v²v²)_i/(2(S_u u² +
+    S_v v²)_i), no solve (a column with one alive member is then stationary in ℓ)."""
     C = Xc.shape[1]
     p = jnp.maximum(p, LOG_V_FLOOR)
     S = 1.0 / (jnp.exp(power * p) + eps)
     theta = jnp.where(alive, jnp.exp(ell), 0.0)
     St2 = S * theta * theta
-    g = mm * S * St2  # m S² θ², the θ-weighted right-hand side (sign-free, as in the full route)
+    g = mm * S * St2  # m S² θ²: J(m S² θ) = 2X(g_u − g_v) (sign-free, as in the full route)
     if opts.form == "dual":
         D = 4 * (St2[:C] + St2[C:])
-        c = 2 * (g[:C] - g[C:])
-        z = jnp.where(D > 0, c / jnp.where(D > 0, D, 1.0), 0.0)
+        z = jnp.where(D > 0, 2 * (g[:C] - g[C:]) / jnp.where(D > 0, D, 1.0), 0.0)
     else:
         K = 4 * (Xc * (St2[:C] + St2[C:])) @ Xc.T
         z = Xc.T @ _spd_solve(K, 2 * Xc @ (g[:C] - g[C:]), opts.linalg, opts.pivot_rtol)
@@ -255,7 +255,7 @@ def _block_log_velocity(Xc, mm, ell, p, alive, noise_scale, c2, eps, power, opts
 
 def _block_retract(Xc, y, ell, sign, ell_dead, opts: _SegmentOptions):
     """`_retract_log` on a block of columns; form "dual": (Xᵀμ)_A = D⁻¹(X_AᵀX_A)⁻¹X_Aᵀr, D = 4(u² + v²)
-    (the least-squares coefficients of the residual; X_A has full column rank)."""
+    (the least-squares coefficients of the residual r on the independent columns X_A)."""
     C = Xc.shape[1]
     alive = ell > ell_dead
     theta = jnp.where(alive, sign * jnp.exp(ell), 0.0)
@@ -273,28 +273,66 @@ def _block_retract(Xc, y, ell, sign, ell_dead, opts: _SegmentOptions):
     return jnp.where(alive, ell + jnp.log(jnp.clip(factor, 0.5, 2.0)), ell)
 
 
+class _ResumablePID(diffrax.PIDController):
+    """Diffrax's PID controller whose state also carries the step it proposes next, so that a solve
+    cut into chunks (max_steps) and resumed with that step, the solver's FSAL state and the
+    controller's state takes the steps of one uncut solve."""
+
+    def init(self, terms, t0, t1, y0, dt0, args, func, error_order):
+        t_next, state = super().init(terms, t0, t1, y0, dt0, args, func, error_order)
+        return t_next, (tuple(jnp.asarray(s) for s in state), t_next - t0)
+
+    def adapt_step_size(self, t0, t1, y0, y1_candidate, args, y_error, error_order, controller_state):
+        keep, t0n, t1n, jump, state, result = super().adapt_step_size(
+            t0, t1, y0, y1_candidate, args, y_error, error_order, controller_state[0])
+        return keep, t0n, t1n, jump, (tuple(jnp.asarray(s) for s in state), t1n - t0n), result
+
+
 @partial(jax.jit, static_argnames="opts")
-def _block_segment(Xc, y, mm, sign, ell, p, t_a, t_b, ell_dead, noise_scale, c2, eps, power, opts: _SegmentOptions):
-    """One segment on a block: Diffrax solve with the alive set fixed, then the retraction.
-    Returns (ℓ, p, accepted steps, good, stiff) as in `integrate_adam_state_flow`'s segment."""
-    alive = ell > ell_dead
+def _block_chunk(Xc, y, mm, sign, ell, p, live, t, t_b, resume, ctrl, f0, made_jump, ell_dead, noise_scale, c2, eps, power,
+                 opts: _SegmentOptions):
+    """At most opts.max_steps Diffrax steps of a segment on a block of columns, from t towards t_b,
+    the coordinates outside `live` frozen; a fresh start of the step control (as one solve per
+    segment) unless `resume` (then `ctrl`, `f0`, `made_jump` continue the previous chunk). Reaching
+    t_b, the state is retracted onto Γ. Returns the state, the time reached, accepted and all steps,
+    the result (0 reached t_b, 1 out of steps, 2 failed), and the resume data."""
 
     def field(t, state, args):
-        return _block_log_velocity(Xc, mm, state[0], state[1], alive, noise_scale, c2, eps, power, opts)
+        return _block_log_velocity(Xc, mm, state[0], state[1], live, noise_scale, c2, eps, power, opts)
 
+    term = diffrax.ODETerm(field)
     ode_solver = diffrax.Tsit5() if opts.solver == "tsit5" else diffrax.Kvaerno5()
+    controller = _ResumablePID(rtol=opts.rtol, atol=opts.atol, norm=lambda e: optx.two_norm(e) / math.sqrt(opts.n_full))
+
+    # a fresh start as diffeqsolve's own: its first step is 0.01 (it wraps an ODETerm, so its initial-step
+    # heuristic does not apply) and the PID state (1, 1, False)
+    one = jnp.ones((), ell.dtype)
+    ctrl = jax.tree_util.tree_map(lambda a, b: jnp.where(resume, a, b), ctrl, ((one, one, jnp.asarray(False)), 0.01 * one))
     sol = diffrax.diffeqsolve(
-        diffrax.ODETerm(field), ode_solver, t_a, t_b, None, (ell, p),
-        stepsize_controller=diffrax.PIDController(rtol=opts.rtol, atol=opts.atol, norm=lambda e: optx.two_norm(e) / math.sqrt(opts.n_full)),
-        max_steps=opts.max_steps, throw=False,
+        term, ode_solver, t, t_b, ctrl[1], (ell, p), stepsize_controller=controller, max_steps=opts.max_steps, throw=False,
+        solver_state=(~resume, f0), controller_state=ctrl, made_jump=made_jump,
+        saveat=diffrax.SaveAt(t1=True, solver_state=True, controller_state=True, made_jump=True),
     )
     ell_end, p_end = (a[-1] for a in sol.ys)
-    ell_end = _block_retract(Xc, y, ell_end, sign, ell_dead, opts)
-    p_end = jnp.maximum(p_end, LOG_V_FLOOR)
-    finite = jnp.all(jnp.isfinite(ell_end)) & jnp.all(jnp.isfinite(p_end))
-    good = (sol.result == diffrax.RESULTS.successful) & finite
-    stiff = sol.result == diffrax.RESULTS.max_steps_reached
-    return ell_end, p_end, sol.stats["num_accepted_steps"], good, stiff
+    done = sol.result == diffrax.RESULTS.successful
+    ell_end = jax.lax.cond(done, lambda: _block_retract(Xc, y, ell_end, sign, ell_dead, opts), lambda: ell_end)
+    p_end = jnp.where(done, jnp.maximum(p_end, LOG_V_FLOOR), p_end)
+    result = jnp.where(done, 0, jnp.where(sol.result == diffrax.RESULTS.max_steps_reached, 1, 2))
+    return (ell_end, p_end, sol.ts[-1], sol.stats["num_accepted_steps"], sol.stats["num_steps"], result,
+            sol.controller_state, sol.solver_state[1], sol.made_jump)
+
+
+@jax.jit
+def _negligible_columns(ell, p, live, dell, ell_dead, eps, power, rel):
+    """The columns of a block whose live members are all negligible for the rest of a segment: below
+    the dead floor, not reviving (ℓ̇ ≤ 0), and weights S_jθ_j² (the Gram's) and S_j²θ_j² (the
+    right-hand side's) below `rel` times the block's largest."""
+    C = ell.shape[0] // 2
+    S = 1.0 / (jnp.exp(power * jnp.maximum(p, LOG_V_FLOOR)) + eps)
+    St2 = jnp.where(live, S * jnp.exp(2 * ell), 0.0)
+    k, g = St2[:C] + St2[C:], (S * St2)[:C] + (S * St2)[C:]
+    quiet = ~live | ((ell <= ell_dead) & (dell <= 0))
+    return (live[:C] | live[C:]) & quiet[:C] & quiet[C:] & (k <= rel * jnp.max(k)) & (g <= rel * jnp.max(g))
 
 
 def integrate_adam_state_flow_compact(
@@ -318,20 +356,40 @@ def integrate_adam_state_flow_compact(
     dual: bool = True,
     pivot_rtol: float = 1e-10,
     min_columns: int = 256,
+    chunk_steps: int = 16,
+    negligible: float = 1e-12,
 ) -> AdamStateFlowResult:
     """`integrate_adam_state_flow` for ONE instance (not vmappable or jittable as a whole): the same
-    segments, alive sets, retractions and statuses, but each segment runs on a gathered block of
-    the columns of X that have an alive member (`column_bucket` of their count; the padding columns
-    are dead, so inert), with the all-zero rows of X (a sweep's padding) dropped. Per right-hand
-    side the Gram costs n²·(block) instead of n²·d, and
+    segments, alive sets, retractions and statuses, computed on gathered blocks of columns. A Python
+    driver cuts each segment's Diffrax solve into chunks of `chunk_steps` steps that resume exactly
+    (`_ResumablePID`: the proposed step, the FSAL derivative and the PID state carry over), and
+    before each chunk gathers the columns with a live member into a block of `column_bucket`'s
+    ladder (the padding columns are dead, so inert); the all-zero rows of X (a sweep's padding) are
+    dropped, m is taken over all rows. Per right-hand side the Gram costs n²·(block) instead of n²·d:
+    * negligible: between chunks, a column whose live members are below the dead floor, not
+      reviving (ℓ̇ ≤ 0) and of Gram weight S_jθ_j² and right-hand-side weight S_j²θ_j² ≤ `negligible`
+      times the block's largest is frozen for the rest of the segment (at its end it is dead
+      anyway; its v decays at rate c₂ meanwhile). It changes the n×n Gram by less than the
+      integrator's tolerance, and it is what keeps the solve going where the full route spends its
+      steps on collapsing coordinates (at d = 10⁴, n = 200 the full route stops STIFF in its second
+      segment; negligible=0 reproduces the full route's steps);
     * linalg "cholesky": the n×n systems by Cholesky while they have full rank, else the eigh
-      pseudo-inverse (`gram_pinv_solve`, as the vmapped route always does); "eigh": always that;
-    * dual: once at most n columns are alive and they are linearly independent (checked per
-      segment by a Cholesky of X_AᵀX_A), X_Aᵀ(X_A D X_Aᵀ)⁺X_A = D⁻¹ and the velocity needs no solve
+      pseudo-inverse (`gram_pinv_solve`, what the vmapped route always does); "eigh": always that;
+    * dual: once at most n columns are live and they are linearly independent (checked per chunk by
+      a Cholesky of X_AᵀX_A), X_Aᵀ(X_A D X_Aᵀ)⁺X_A = D⁻¹ and the velocity needs no solve
       (`_block_log_velocity`); the retraction solves with X_AᵀX_A.
-    Equal to the vmapped route up to rounding and the pseudo-inverse cutoff (tests/test_slow_diagonal_state.py);
-    compiled shapes are cached across instances of the same (n, d)."""
+    LAPACK runs on one thread (`one_blas_thread`). Equal to the vmapped route up to rounding with
+    negligible=0 and to integrator tolerance otherwise (tests/test_slow_diagonal_state.py); compiled
+    shapes are cached across instances of the same (n, d). A segment that needs more than
+    `max_steps_per_segment` steps (counted by chunks) stops the flow with STIFF where it was last good."""
     require_x64("sde.slow_diagonal_state.integrate_adam_state_flow_compact")
+    with one_blas_thread():
+        return _state_flow_compact(X, y, theta0, t1, noise_scale, c2, v0, eps, power, dead_floor, num_segments, solver, rtol, atol,
+                                   max_steps_per_segment, linalg, dual, pivot_rtol, min_columns, chunk_steps, negligible)
+
+
+def _state_flow_compact(X, y, theta0, t1, noise_scale, c2, v0, eps, power, dead_floor, num_segments, solver, rtol, atol,
+                        max_steps_per_segment, linalg, dual, pivot_rtol, min_columns, chunk_steps, negligible):
     if solver not in SOLVERS:
         raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
     if linalg not in ("cholesky", "eigh"):
@@ -356,27 +414,58 @@ def integrate_adam_state_flow_compact(
     scalars = [jnp.asarray(a, dtype) for a in (noise_scale, c2, eps, power)]
     status = MAX_TIME if bool(jnp.all(jnp.isfinite(ell)) & jnp.all(jnp.isfinite(p))) else FAILED
     steps, t_end = 0, edges[0]
+    one = jnp.asarray(1.0, dtype)
+    ctrl0 = ((one, one, jnp.asarray(False)), jnp.asarray(0.0, dtype))
     for k in range(num_segments):
         if status != MAX_TIME:
             break
-        alive = np.asarray(ell > ell_dead)
-        cols = alive[:d] | alive[d:]
-        count = int(cols.sum())
-        C = column_bucket(count, d, min_columns)
-        keep = np.argsort(~cols, kind="stable")[:C]
-        both = np.concatenate([keep, d + keep])
-        Xc = Xr[:, keep]
-        form = "primal"
-        if dual and count <= n_rows and bool(_full_column_rank(Xc, jnp.asarray(cols[keep]), pivot_rtol)):
-            form = "dual"
-        opts = _SegmentOptions(solver, float(rtol), float(atol), int(max_steps_per_segment), form, linalg, float(pivot_rtol), 4 * d)
-        ell_c, p_c, n_steps, good, stiff = _block_segment(
-            Xc, yr, mm[both], sign[both], ell[both], p[both], edges[k], edges[k + 1], ell_dead, *scalars, opts=opts)
-        steps += int(n_steps)
-        if bool(good):
-            ell, p, t_end = ell.at[both].set(ell_c), p.at[both].set(p_c), edges[k + 1]
-        else:
-            status = STIFF if bool(stiff) and bool(jnp.all(jnp.isfinite(ell))) else FAILED
+        ell_start, p_start = ell, p
+        live = np.array(ell > ell_dead)  # the segment's alive set, less what is frozen as negligible
+        frozen_at = np.full(2 * d, np.nan)
+        f0 = jnp.zeros(2 * d, dtype), jnp.zeros(2 * d, dtype)
+        t, resume, ctrl, made_jump, used = edges[k], False, ctrl0, jnp.asarray(False), 0
+        while True:
+            cols = live[:d] | live[d:]
+            count = int(cols.sum())
+            C = column_bucket(count, d, min_columns)
+            keep = np.argsort(~cols, kind="stable")[:C]
+            both = np.concatenate([keep, d + keep])
+            Xc = Xr[:, keep]
+            form = "primal"
+            if dual and count <= n_rows and bool(_full_column_rank(Xc, jnp.asarray(cols[keep]), pivot_rtol)):
+                form = "dual"
+            opts = _SegmentOptions(solver, float(rtol), float(atol), int(chunk_steps), form, linalg, float(pivot_rtol), 4 * d)
+            out = _block_chunk(Xc, yr, mm[both], sign[both], ell[both], p[both], jnp.asarray(live[both]), t, edges[k + 1],
+                               jnp.asarray(resume), ctrl, (f0[0][both], f0[1][both]), made_jump, ell_dead, *scalars, opts=opts)
+            ell_c, p_c, t, n_acc, n_all, result, ctrl, f0_c, made_jump = out
+            steps += int(n_acc)
+            used += int(n_all)
+            result = int(result)
+            finite = bool(jnp.all(jnp.isfinite(ell_c)) & jnp.all(jnp.isfinite(p_c)))
+            if result == 2 or not finite or (result == 1 and used >= max_steps_per_segment):
+                # a segment that fails or runs out of steps stops the flow where it was last good
+                status = STIFF if result == 1 and finite and bool(jnp.all(jnp.isfinite(ell_start))) else FAILED
+                ell, p = ell_start, p_start
+                break
+            ell, p = ell.at[both].set(ell_c), p.at[both].set(p_c)
+            if result == 0:
+                break
+            f0 = (jnp.zeros(2 * d, dtype).at[both].set(f0_c[0]), jnp.zeros(2 * d, dtype).at[both].set(f0_c[1]))
+            resume = True
+            drop = np.asarray(_negligible_columns(ell_c, p_c, jnp.asarray(live[both]), f0_c[0], ell_dead, scalars[2], scalars[3], negligible))
+            if drop.any():
+                gone = np.concatenate([keep[drop], d + keep[drop]])
+                gone = gone[live[gone]]
+                live[gone] = False
+                frozen_at[gone] = float(t)
+                f0 = (f0[0].at[gone].set(0.0), f0[1].at[gone].set(0.0))
+        if status != MAX_TIME:
+            break
+        # the frozen coordinates' v relaxes on as in the full route (v̇ = −c₂v up to c₂·4c m θ², negligible)
+        fz = np.flatnonzero(~np.isnan(frozen_at))
+        if fz.size:
+            p = p.at[fz].set(jnp.maximum(p[fz] - scalars[1] * (edges[k + 1] - jnp.asarray(frozen_at[fz])), LOG_V_FLOOR))
+        t_end = edges[k + 1]
     theta = jnp.where((theta0 == 0) | (ell <= ell_dead), 0.0, sign * jnp.exp(ell))
     w = effective_weights(theta)
     return AdamStateFlowResult(theta, jnp.exp(p), w, t_end, jnp.asarray(status), jnp.asarray(steps), jnp.max(jnp.abs(X @ w - jnp.asarray(y))))

@@ -101,11 +101,16 @@ def landing_point(d, n, kappa, seed):
     return data, step(jnp.full((2 * d,), 1.0))
 
 
-@pytest.mark.parametrize("options", [dict(), dict(dual=False), dict(dual=False, linalg="eigh")])
-def test_gathered_route_equals_the_vmapped_route(options):
+@pytest.mark.parametrize(
+    "options,same_steps",
+    [(dict(negligible=0.0), True), (dict(negligible=0.0, dual=False, linalg="eigh", chunk_steps=5), True), (dict(), False)],
+)
+def test_gathered_route_equals_the_vmapped_route(options, same_steps):
     """integrate_adam_state_flow_compact with blocks of 16–200 columns (min_columns = 16; 200 → 5 alive
-    columns here, the last segments in the dual form) takes the same steps to the same end point as
-    integrate_adam_state_flow over all d columns; zero-padded rows (the sweep's layout) are dropped."""
+    columns here, the last segments in the dual form), its solves cut into resumed chunks, zero-padded
+    rows (the sweep's layout) dropped: with nothing frozen as negligible it takes the same steps to
+    the same end point as integrate_adam_state_flow over all d columns; with the default freezing
+    of negligible collapsed columns, fewer steps to the same end point."""
     data, theta0 = landing_point(200, 30, 5, 3)
     kw = dict(noise_scale=0.3, c2=5.0)
     ref = integrate_adam_state_flow(data.X, data.y, theta0, 7.5, **kw)
@@ -116,10 +121,13 @@ def test_gathered_route_equals_the_vmapped_route(options):
     cols = alive[:200] | alive[200:]
     assert 0 < cols.sum() <= 30 and bool(sd._full_column_rank(data.X, jnp.asarray(cols)))  # the dual form was reachable
     assert int(got.status) == int(ref.status) == sd.MAX_TIME
-    assert int(got.num_steps) == int(ref.num_steps)  # the error norm is the RMS over the whole state
+    if same_steps:
+        assert int(got.num_steps) == int(ref.num_steps)  # the error norm is the RMS over the whole state
+    else:
+        assert int(got.num_steps) <= int(ref.num_steps)
     np.testing.assert_array_equal(got.theta != 0, ref.theta != 0)
     np.testing.assert_allclose(got.theta, ref.theta, atol=1e-12)
-    np.testing.assert_allclose(got.v, ref.v, rtol=1e-8)
+    np.testing.assert_allclose(got.v, ref.v, rtol=1e-8 if same_steps else 1e-5)
     assert float(got.max_residual) < 1e-10
 
 
