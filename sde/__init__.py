@@ -1,8 +1,10 @@
 """Dynamics: noise models, discrete optimizers and their engine, SDE and Slow-SDE approximations."""
 
+from implicit_bias_lab.sde.families import FAMILIES, AbstractOptimizerFamily, get_family
 from implicit_bias_lab.sde.noise import (
     NOISES,
     AbstractNoise,
+    AntitheticNoise,
     IsotropicNoise,
     LabelNoise,
     MinibatchNoise,
@@ -12,12 +14,16 @@ from implicit_bias_lab.sde.noise import (
 from implicit_bias_lab.sde.slow import integrate_slow_flow, slow_velocity
 
 __all__ = [
+    "FAMILIES",
     "AbstractNoise",
+    "AbstractOptimizerFamily",
+    "AntitheticNoise",
     "IsotropicNoise",
     "LabelNoise",
     "MinibatchNoise",
     "NOISES",
     "NoNoise",
+    "get_family",
     "integrate_slow_flow",
     "make_noise",
     "slow_velocity",

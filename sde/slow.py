@@ -29,7 +29,6 @@ from implicit_bias_lab.precision import require_x64
 
 LossFn = Callable[[Array], Array]
 
-OPTIMIZERS = ("sgd", "adam")
 #: A point counts as on Γ when L(ζ) ≤ this (Γ = zero-loss set of a squared loss).
 ON_MANIFOLD_LOSS_TOL = 1e-12
 #: Eigenvalues of H above RANK_RTOL·λ_max are normal directions.
@@ -145,12 +144,13 @@ def adam_quasi_static_velocity(
 
 
 # ----------------------------------------------------------------------------- validation
-def _check_optimizer_and_noise(noise_scale, optimizer) -> None:
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
+def _check_optimizer_and_noise(noise_scale, optimizer):
+    """The optimizer's family (a ValueError names an unknown one) after checking noise_scale."""
+    family = _family(optimizer)
     c = float(noise_scale)
     if not np.isfinite(c) or c <= 0:
         raise ValueError(f"noise_scale must be a finite number > 0 (Σ = noise_scale·H), got {noise_scale!r}")
+    return family
 
 
 def _rank_and_gap(lam: np.ndarray) -> tuple[int, float]:
@@ -232,16 +232,38 @@ def _check_loss_value(value: float) -> None:
         )
 
 
-def _core_velocity(loss_fn, zeta, v, c, optimizer, eps, power, rank):
-    if optimizer == "sgd":
-        return sgd_label_noise_velocity(loss_fn, zeta, c, rank)
-    if v is None:
-        return adam_quasi_static_velocity(loss_fn, zeta, c, eps, power, rank)
-    return adam_label_noise_velocity(loss_fn, zeta, c, adam_preconditioner(v, eps, power), rank)
+def _family(optimizer):
+    """The optimizer family of a name or a family object (`sde.families`)."""
+    from implicit_bias_lab.sde.families import AbstractOptimizerFamily, get_family
+
+    return optimizer if isinstance(optimizer, AbstractOptimizerFamily) else get_family(optimizer)
 
 
-def _jacobian_velocity(residual_fn, zeta, v, c, optimizer, eps, power):
-    """The velocity of `_core_velocity` for a squared loss L = ½·mean(r²) from the Jacobian J = ∂r/∂θ (n × D).
+def _core_velocity(loss_fn, zeta, v, c, family, eps, power, rank):
+    """The family's label-noise velocity (Hessian route); `power` overrides the exponent λ of the
+    coordinate-wise adaptive family (AdamE-λ), as `integrate_slow_flow` has always allowed."""
+    return _with_power(family, power).slow_velocity(loss_fn, zeta, c, v, eps, rank)
+
+
+def _with_power(family, power):
+    from implicit_bias_lab.sde.families import DiagonalAdaptive
+
+    if isinstance(family, DiagonalAdaptive) and power is not None:
+        return type(family)(power=power)
+    return family
+
+
+def sgd_jacobian_velocity(residual_fn, zeta, c):
+    """−(c/4)P_∥∇tr H from J = ∂r/∂θ (see `adam_jacobian_velocity`)."""
+    jac = jax.jacrev(residual_fn)
+    J = jac(zeta)
+    g3 = jax.grad(lambda th: jnp.sum(jnp.mean(jac(th) ** 2, axis=0)))(zeta)
+    return -0.25 * c * mf.project_tangent_with_jacobian(J, g3)
+
+
+def adam_jacobian_velocity(residual_fn, zeta, v, c, eps, power):
+    """The Adam velocity −(c/4)∂Φ_S S∇³L[S] (v = c·diag H when None) for a squared loss
+    L = ½·mean(r²) from the Jacobian J = ∂r/∂θ (n × D).
 
     On Γ, H = JᵀJ/n, so range H = range Jᵀ: P_∥g = g − Jᵀ(JJᵀ)⁺Jg and ∂Φ_S u = u − SJᵀ(JSJᵀ)⁺Ju
     (docs/theory.md#42-preconditioned-projection) need only n × n Gram solves instead of
@@ -258,8 +280,6 @@ def _jacobian_velocity(residual_fn, zeta, v, c, optimizer, eps, power):
         s = jax.lax.stop_gradient(s)
         return jax.grad(lambda th: jnp.sum(s * jnp.mean(jac(th) ** 2, axis=0)))(zeta)
 
-    if optimizer == "sgd":
-        return -0.25 * c * mf.project_tangent_with_jacobian(J, g3(jnp.ones_like(zeta)))
     if v is None:
         v = c * jnp.mean(J * J, axis=0)
     S = adam_preconditioner(v, eps, power)
@@ -268,7 +288,7 @@ def _jacobian_velocity(residual_fn, zeta, v, c, optimizer, eps, power):
     return -0.25 * c * (u - S * (J.T @ mf.gram_pinv_solve(G, J @ u)))
 
 
-def _jacobian_v_velocity(residual_fn, zeta, v, c, c2):
+def adam_jacobian_v_velocity(residual_fn, zeta, v, c, c2):
     """dv/dt = c₂(c·diag H − v) with the Gauss–Newton diag H = mean_k J_k² (= diag H on Γ)."""
     J = jax.jacrev(residual_fn)(zeta)
     return c2 * (c * jnp.mean(J * J, axis=0) - v)
@@ -301,7 +321,7 @@ def _gauss_newton_distance(residual_fn, theta):
 
 
 # ----------------------------------------------------------------------------- public API
-def slow_velocity(loss_fn: LossFn, zeta: Array, *, noise_scale: float, optimizer: str, v: Array | None = None) -> Array:
+def slow_velocity(loss_fn: LossFn, zeta: Array, *, noise_scale: float, optimizer, v: Array | None = None) -> Array:
     """dζ/dt at ζ ∈ Γ under label noise Σ = c∇²L, c = noise_scale, slow time t = η²k.
 
     optimizer="sgd": −(c/4) P_∥ ∇tr H (docs/theory.md#3-label-noise).
@@ -309,10 +329,14 @@ def slow_velocity(loss_fn: LossFn, zeta: Array, *, noise_scale: float, optimizer
     or, when v is None, its fixed point v = c·diag H (then −(√c/2)∂Φ_S S ∇tr Diag(H)^{1/2},
     independent of c; docs/theory.md#44-adam-under-label-noise, corrected form of Li–Wen–Lyu Thm 5.1).
 
+    Any other family (a name of `sde.families.FAMILIES` or a family object, e.g.
+    `AdamMini(blocks=...)`): its `slow_velocity`, −(c/4)∂Φ_S S∇³L[S] with S = S(v) (v its fixed point
+    when None).
+
     Raises ValueError for an unknown optimizer, noise_scale ≤ 0, ζ off Γ (L(ζ) > 1e-12) or a
     Hessian whose rank is not constant near ζ.
     """
-    _check_optimizer_and_noise(noise_scale, optimizer)
+    family = _check_optimizer_and_noise(noise_scale, optimizer)
     zeta = jnp.asarray(zeta, jnp.float64)
     if zeta.ndim != 1:
         raise ValueError(f"zeta must be a flat vector, got shape {zeta.shape}")
@@ -320,10 +344,10 @@ def slow_velocity(loss_fn: LossFn, zeta: Array, *, noise_scale: float, optimizer
         v = jnp.asarray(v, jnp.float64)
         if v.shape != zeta.shape:
             raise ValueError(f"v must have the shape of zeta {zeta.shape}, got {v.shape}")
-        if optimizer == "sgd":
-            raise ValueError("v is the Adam second moment; it is only accepted with optimizer='adam'")
+        if not family.has_state:
+            raise ValueError(f"v is the second moment of an adaptive method; {family.name} has none")
     vel, loss_value, lam0, lam1, delta = _velocity_jit(
-        loss_fn, zeta, v, jnp.asarray(float(noise_scale)), optimizer, _probe_direction(zeta.shape[0])
+        loss_fn, zeta, v, jnp.asarray(float(noise_scale)), family, _probe_direction(zeta.shape[0])
     )
     _check_loss_value(float(loss_value))
     _check_rank(lam0, lam1, delta)
@@ -331,10 +355,10 @@ def slow_velocity(loss_fn: LossFn, zeta: Array, *, noise_scale: float, optimizer
 
 
 @eqx.filter_jit
-def _velocity_jit(loss_fn, zeta, v, c, optimizer, xi):
+def _velocity_jit(loss_fn, zeta, v, c, family, xi):
     """One compiled call: velocity (with the traced rank at ζ) plus the data for the input checks."""
     lam0, lam1, delta, rank = _rank_diagnostics(loss_fn, zeta, xi)
-    vel = _core_velocity(loss_fn, zeta, v, c, optimizer, 0.0, 0.5, rank)
+    vel = _core_velocity(loss_fn, zeta, v, c, family, 0.0, None, rank)
     return vel, loss_fn(zeta), lam0, lam1, delta
 
 
@@ -360,13 +384,13 @@ def integrate_slow_flow(
     t1: float,
     *,
     noise_scale: float,
-    optimizer: str,
+    optimizer,
     v0: Array | None = None,
     c2: float | None = None,
     eps: float = 0.0,
     num_saves: int = 11,
     retract: bool = True,
-    power: float = 0.5,
+    power: float | None = None,
     rtol: float = 1e-8,
     atol: float = 1e-10,
     max_steps: int = 100_000,
@@ -375,15 +399,17 @@ def integrate_slow_flow(
 ) -> SlowFlowSolution:
     """Integrate the label-noise slow flow from ζ0 ∈ Γ to slow time t1 (Diffrax Tsit5, adaptive).
 
-    SGD: dζ/dt = −(c/4)P_∥∇tr H. Adam (S = 1/(v^power + eps)): with c2 given, (ζ, v) jointly with
-    dv/dt = c₂(c·diag H − v), v(0) = v0 or c·diag H(ζ0); otherwise quasi-static v = c·diag H(ζ)
-    (v0 ignored). Saves at `num_saves` equally spaced times; with retract=True each save
+    SGD: dζ/dt = −(c/4)P_∥∇tr H. Adam (S = 1/(v^power + eps), power = ½ unless given): with c2 given,
+    (ζ, v) jointly with dv/dt = c₂(c·diag H − v), v(0) = v0 or c·diag H(ζ0); otherwise quasi-static
+    v = c·diag H(ζ) (v0 ignored). Any other family of `sde.families` (by name, or as an object with
+    its structure, e.g. `AdamMini(blocks=...)`, `Shampoo(shapes=...)`): the same with its own
+    𝒱 and S, dv/dt = c₂(𝒱(cH) − v) (v a pytree for Shampoo). Saves at `num_saves` equally spaced times; with retract=True each save
     interval is integrated separately and its end point re-projected onto Γ by Newton steps
     θ ← θ − H_r⁺∇L (the Gauss–Newton step J⁺r for squared loss) before continuing.
 
     residual_fn: the residuals r(θ) ∈ Rⁿ of a squared loss L = ½·mean(r²) (the convention of
     models.SquaredLossProblem; checked at a point near ζ0, ValueError otherwise). Then the field is
-    built from J = ∂r/∂θ (`_jacobian_velocity`: n × n Gram solves, Gauss–Newton diag H, one reverse
+    built from J = ∂r/∂θ (`adam_jacobian_velocity`: n × n Gram solves, Gauss–Newton diag H, one reverse
     pass for ∇³L[S] instead of D) and the re-projection is Gauss–Newton θ ← θ − J⁺r: the same flow
     on Γ, ≈ 30× cheaper per step than the Hessian route on a 5-layer net with D = 320, n = 40
     (experiments.matrix_factorization). The rank check at ζ0 is still done on H.
@@ -399,7 +425,7 @@ def integrate_slow_flow(
     Adam, floor 1e-8): 36 674 → 9 284 solver steps, end values equal to 1e-9.
     """
     require_x64("sde.slow.integrate_slow_flow")
-    _check_optimizer_and_noise(noise_scale, optimizer)
+    family = _check_optimizer_and_noise(noise_scale, optimizer)
     if not (np.isfinite(float(t1)) and float(t1) > 0):
         raise ValueError(f"t1 must be a finite slow time > 0, got {t1!r}")
     if int(num_saves) < 2:
@@ -416,38 +442,42 @@ def integrate_slow_flow(
     if residual_fn is not None:
         _check_residual_fn(loss_fn, residual_fn, zeta0)
     c = float(noise_scale)
-    joint = optimizer == "adam" and c2 is not None
+    joint = family.has_state and c2 is not None
     if joint:
-        v_init = adam_fixed_point_v(loss_fn, zeta0, c) if v0 is None else jnp.asarray(v0, jnp.float64)
-        if v_init.shape != zeta0.shape:
-            raise ValueError(f"v0 must have the shape of zeta0 {zeta0.shape}, got {v_init.shape}")
+        v_init = family.label_noise_fixed_point(loss_fn, zeta0, c) if v0 is None else jax.tree_util.tree_map(
+            lambda a: jnp.asarray(a, jnp.float64), v0)
+        want = jax.tree_util.tree_map(jnp.shape, family.label_noise_fixed_point(loss_fn, zeta0, c))
+        if jax.tree_util.tree_map(jnp.shape, v_init) != want:
+            raise ValueError(f"v0 must have the shape of {family.name}'s second moment {want}, got "
+                             f"{jax.tree_util.tree_map(jnp.shape, v_init)}")
         y0 = (zeta0, v_init)
     else:
         y0 = zeta0
     ts = jnp.linspace(0.0, float(t1), int(num_saves))
     return _integrate_jit(
-        loss_fn, y0, ts, jnp.asarray(c), optimizer, None if c2 is None else jnp.asarray(float(c2)),
-        jnp.asarray(float(eps)), jnp.asarray(float(power)),
+        loss_fn, y0, ts, jnp.asarray(c), family, None if c2 is None else jnp.asarray(float(c2)),
+        jnp.asarray(float(eps)), None if power is None else jnp.asarray(float(power)),
         rank, bool(retract), float(rtol), float(atol), int(max_steps), residual_fn, float(extinction_floor),
     )
 
 
 @eqx.filter_jit
-def _integrate_jit(loss_fn, y0, ts, c, optimizer, c2, eps, power, rank, retract, rtol, atol, max_steps,
+def _integrate_jit(loss_fn, y0, ts, c, family, c2, eps, power, rank, retract, rtol, atol, max_steps,
                    residual_fn=None, extinction_floor=0.0):
     joint = isinstance(y0, tuple)
+    family = _with_power(family, power)
 
     def velocity(zeta, v):
         if residual_fn is None:
-            return _core_velocity(loss_fn, zeta, v, c, optimizer, eps, power, rank)
-        return _jacobian_velocity(residual_fn, zeta, v, c, optimizer, eps, power)
+            return family.slow_velocity(loss_fn, zeta, c, v, eps, rank)
+        return family.jacobian_slow_velocity(residual_fn, zeta, c, v, eps)
 
     def field(t, y, args):
         if joint:
             zeta, v = y
             if residual_fn is None:
-                return velocity(zeta, v), adam_v_velocity(loss_fn, zeta, v, c, c2)
-            return velocity(zeta, v), _jacobian_v_velocity(residual_fn, zeta, v, c, c2)
+                return velocity(zeta, v), family.label_noise_state_velocity(loss_fn, zeta, v, c, c2)
+            return velocity(zeta, v), family.jacobian_state_velocity(residual_fn, zeta, v, c, c2)
         return velocity(y, None)
 
     term = diffrax.ODETerm(field)
@@ -464,8 +494,8 @@ def _integrate_jit(loss_fn, y0, ts, c, optimizer, c2, eps, power, rank, retract,
     def v_of(y):
         if joint:
             return y[1]
-        if optimizer == "adam":
-            return adam_fixed_point_v(loss_fn, y, c)
+        if family.has_state:
+            return family.label_noise_fixed_point(loss_fn, y, c)
         return None
 
     if retract:
@@ -496,14 +526,15 @@ def _integrate_jit(loss_fn, y0, ts, c, optimizer, c2, eps, power, rank, retract,
         ds = jax.vmap(dist)(zeta_of(ys))
         n_steps = sol.stats["num_accepted_steps"]
     path = zeta_of(ys)
-    vs = ys[1] if joint else (jax.vmap(lambda z: v_of(z))(path) if optimizer == "adam" else None)
+    vs = ys[1] if joint else (jax.vmap(lambda z: v_of(z))(path) if family.has_state else None)
     return SlowFlowSolution(ts, path, ds, vs, n_steps)
 
 
 __all__ = [
-    "OPTIMIZERS",
     "SlowFlowSolution",
     "adam_fixed_point_v",
+    "adam_jacobian_v_velocity",
+    "adam_jacobian_velocity",
     "adam_label_noise_velocity",
     "adam_preconditioner",
     "adam_printed_velocity",
@@ -513,6 +544,7 @@ __all__ = [
     "adam_v_velocity",
     "integrate_slow_flow",
     "manifold_rank",
+    "sgd_jacobian_velocity",
     "sgd_label_noise_velocity",
     "slow_sde_diffusion",
     "slow_sde_drift",
