@@ -174,3 +174,61 @@ def test_discrete_drift_approaches_slow_flow(name):
     slope = np.polyfit(np.log(ETAS), np.log(errors), 1)[0]
     assert 0.6 <= slope <= 1.4, (errors, ses, slope)
     assert errors[-1] < 0.25 and ses[-1] < errors[-1] / 3, (errors, ses)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_velocity_is_the_regularizer_flow(name, toy_problem):
+    """Where a family names a regularizer R (ε = 0, v = v*), its slow velocity is −k(c)∂Φ_S S∇R:
+    R by jax.grad of `regularizer` (Hessian diagonal), the velocity by the family's own
+    ∇³L[S] route, so a wrong k or a wrong exponent in R fails (float64, 1e-8)."""
+    problem, z0 = toy_problem
+    family = get_family(name, model=problem.model)
+    c = DELTA**2 / problem.num_samples
+    k = family.regularizer_coefficient(c)
+    if k is None:
+        assert family.regularizer(problem.loss, z0) is None
+        return
+    vel = family.slow_velocity(problem.loss, z0, c, rank=problem.num_samples)
+    grad_R = jax.grad(lambda z: family.regularizer(problem.loss, z))(z0)
+    H = mf.hessian(problem.loss, z0)
+    S = family.preconditioner(family.fixed_point(c * H)) if family.has_state else jnp.ones_like(z0)
+    want = -k * (mf.oblique_projector(mf.normal_basis(H, rank=problem.num_samples), S) @ (S * grad_R))
+    np.testing.assert_allclose(vel, want, rtol=0, atol=1e-8 * float(jnp.linalg.norm(vel)))
+
+
+DIAGONAL_NET_PENALTIES = {
+    # min over the fibre of R on the diagonal net at Σ = cH (docs/theory.md, diagonal-net regularizers)
+    "sgd": lambda w, m, d: 4 * np.sum(m * np.abs(w)),
+    "adam": lambda w, m, d: 4 * np.sum(np.sqrt(m * np.abs(w))),
+    "rmsprop": lambda w, m, d: 4 * np.sum(np.sqrt(m * np.abs(w))),
+    "adame": lambda w, m, d: 4 * np.sum(np.sqrt(m * np.abs(w))),
+    "adam_mini": lambda w, m, d: np.sqrt(8) * np.sum(np.sqrt(m * np.abs(w))),
+    "adalayer": lambda w, m, d: 2 * np.sqrt(d) * (np.sqrt(np.sum(m * np.maximum(w, 0))) + np.sqrt(np.sum(m * np.maximum(-w, 0)))),
+    "shampoo": None,
+}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_diagonal_net_penalty(name):
+    """The penalty on the diagonal net w = u⊙u − v⊙v: the closed form of each family (ℓ1 for SGD, ℓ½
+    for Adam and Adam-mini's pairs {u_i, v_i}, √ of a weighted ℓ1 per sign for Adalayer's layers),
+    equal to `regularizer` of the Hessian at the balanced point of the fibre, and no larger than R
+    at an unbalanced point of the same fibre."""
+    d, n = 6, 4
+    net = models.DiagonalNet(d)
+    family = get_family(name, model=net) if name != "shampoo" else None
+    if name == "shampoo":
+        assert DIAGONAL_NET_PENALTIES[name] is None  # no potential (docs/theory.md#shampoo-has-no-potential)
+        return
+    X = jax.random.normal(jax.random.PRNGKey(2), (n, d), jnp.float64)
+    w = jnp.asarray([1.5, -0.7, 0.0, 0.3, -2.0, 0.9])
+    m = jnp.mean(X * X, axis=0)
+    got = float(family.diagonal_net_penalty(w, m))
+    np.testing.assert_allclose(got, DIAGONAL_NET_PENALTIES[name](np.asarray(w), np.asarray(m), d), rtol=1e-12)
+    problem = models.SquaredLossProblem(net, X, X @ w)
+    balanced = jnp.concatenate([jnp.sqrt(jnp.maximum(w, 0)), jnp.sqrt(jnp.maximum(-w, 0))])
+    # rtol 1e-6: at w_i = 0 the Hessian route's H_jj is residual round-off (≈ 1e-16), whose √ is 1e-8
+    np.testing.assert_allclose(float(family.regularizer(problem.loss, balanced)), got, rtol=1e-6)
+    t = 0.4  # u² = w⁺ + t, v² = w⁻ + t: the same w, off balance
+    unbalanced = jnp.concatenate([jnp.sqrt(jnp.maximum(w, 0) + t), jnp.sqrt(jnp.maximum(-w, 0) + t)])
+    assert float(family.regularizer(problem.loss, unbalanced)) > got * (1 + 1e-3)

@@ -142,7 +142,7 @@ def neuron_blocks(model) -> tuple[int, ...]:
     from implicit_bias_lab.models import DeepLinearNet, DiagonalNet
 
     if isinstance(model, DiagonalNet):
-        return tuple(range(model.d)) * 2
+        return tuple(range(model.dim)) * (1 if model.positive else 2)
     if isinstance(model, DeepLinearNet):
         return block_labels([q for p, q in model.shapes for _ in range(p)])
     raise TypeError(f"no neuron blocks known for {type(model).__name__}; pass blocks= explicitly")
@@ -153,7 +153,7 @@ def layer_blocks(model) -> tuple[int, ...]:
     from implicit_bias_lab.models import DeepLinearNet, DiagonalNet
 
     if isinstance(model, DiagonalNet):
-        return block_labels([model.d, model.d])
+        return block_labels([model.dim] * (1 if model.positive else 2))
     if isinstance(model, DeepLinearNet):
         return block_labels([p * q for p, q in model.shapes])
     raise TypeError(f"no layer blocks known for {type(model).__name__}; pass blocks= explicitly")
