@@ -65,8 +65,9 @@ from implicit_bias_lab.experiments.io import atomic_write_text, write_manifest, 
 from implicit_bias_lab.models import DeepLinearNet, SquaredLossProblem, matrix_sensing_data
 from implicit_bias_lab.sde import manifold as mf
 from implicit_bias_lab.sde import slow
-from implicit_bias_lab.sde.discrete import AdaptiveState, adaptive, sgd
+from implicit_bias_lab.sde.discrete import sgd
 from implicit_bias_lab.sde.discrete.simulate import make_runner
+from implicit_bias_lab.sde.families import get_family
 from implicit_bias_lab.sde.noise import LabelNoise, NoNoise
 from implicit_bias_lab.precision import enable_x64
 
@@ -142,8 +143,8 @@ class Config:
 
 def steps_and_log_every(config: Config, optimizer: str) -> tuple[int, int]:
     """(K, log_every) with K = T/η² steps, a whole multiple of num_logs (so both routes log at the same t)."""
-    eta = config.sgd_learning_rate if optimizer == "sgd" else config.adam_learning_rate
     key = f"{optimizer}_learning_rate"
+    eta = getattr(config, key)
     k = config.slow_time / eta**2
     steps = round(k)
     if steps < config.num_logs or abs(k - steps) > 1e-6 * k or steps % config.num_logs:
@@ -293,13 +294,13 @@ def discrete_runs(config: Config, inst: Instance, optimizer: str) -> dict[str, n
     R, z0, problem = config.seeds, inst.zeta0, inst.problem
     noise = LabelNoise(config.label_noise, distribution="gaussian")
     thetas0 = jnp.tile(z0, (R, 1))
-    if optimizer == "sgd":
-        opt, state0 = sgd(config.sgd_learning_rate), None
-    else:
+    family = get_family(optimizer, model=problem.model)
+    opt, state0 = family.transform(config.sgd_learning_rate), None
+    if family.has_state:
         # the theory's Adam (docs/theory.md#41-agm-class-and-scaling): no bias correction, 1 − β₂ = c₂η², v₀ = c·diag H(ζ₀)
-        opt = adaptive(config.adam_learning_rate, config.adam_b1, config.adam_b2, config.adam_eps, 0.5, False)
+        opt = family.transform(config.adam_learning_rate, b1=config.adam_b1, b2=config.adam_b2, eps=config.adam_eps)
         v0 = config.noise_constant * problem.gauss_newton_diagonal(z0)
-        state0 = AdaptiveState(jnp.zeros((R,), jnp.int32), jnp.zeros_like(thetas0), jnp.tile(v0, (R, 1)))
+        state0 = family.with_second_moment(jax.vmap(opt.init)(thetas0), jnp.tile(v0, (R, 1)))
     base = jax.random.fold_in(jax.random.PRNGKey(config.seed), 1000 + inst.depth)
     keys = jax.random.split(jax.random.fold_in(base, OPTIMIZER_NAMES.index(optimizer)), R)
     runner = make_runner(noise, opt, num_steps=steps, log_every=log_every, metrics={"theta": _theta_metric}, block_size=R)
@@ -320,15 +321,12 @@ def slow_flow(config: Config, inst: Instance, optimizer: str, noise_scale: float
     kwargs = dict(noise_scale=c, num_saves=config.num_logs + 1, max_steps=config.flow_max_steps,
                   residual_fn=inst.problem.residuals if config.flow_projection == "jacobian" else None,
                   extinction_floor=config.flow_extinction_floor)
-    if optimizer == "sgd":
-        sol = slow.integrate_slow_flow(inst.problem.loss, inst.zeta0, config.slow_time, optimizer="sgd", **kwargs)
-    else:
+    family = get_family(optimizer, model=inst.problem.model)
+    if family.has_state:
         state = config.adam_flow == "state"
         v0 = c * inst.problem.gauss_newton_diagonal(inst.zeta0) if state else None
-        sol = slow.integrate_slow_flow(
-            inst.problem.loss, inst.zeta0, config.slow_time, optimizer="adam", eps=config.adam_eps,
-            c2=config.adam_c2 if state else None, v0=v0, **kwargs,
-        )
+        kwargs.update(eps=config.adam_eps, c2=config.adam_c2 if state else None, v0=v0)
+    sol = slow.integrate_slow_flow(inst.problem.loss, inst.zeta0, config.slow_time, optimizer=family, **kwargs)
     out = {k: np.asarray(v) for k, v in measure(inst.problem, inst.M_star, sol.path).items()}
     out["times"] = np.asarray(sol.times)
     out["solver_steps"] = int(sol.num_steps)

@@ -28,8 +28,8 @@ from implicit_bias_lab import models
 from implicit_bias_lab.experiments.demos.common import COLORS, new_figure, rk4_path, write_still_and_summary
 from implicit_bias_lab.models.sharpness import diag_power_trace
 from implicit_bias_lab.sde import manifold as mf
-from implicit_bias_lab.sde import slow
-from implicit_bias_lab.sde.discrete import AdaptiveState, adaptive, sgd, simulate_runs
+from implicit_bias_lab.sde.discrete import simulate_runs
+from implicit_bias_lab.sde.families import get_family
 from implicit_bias_lab.sde.noise import LabelNoise
 from implicit_bias_lab.precision import enable_x64
 
@@ -91,18 +91,17 @@ def run_discrete(settings: ValleySettings, problem, theta0):
     theta = jnp.tile(theta0, (settings.runs, 1))
     record = {"theta": lambda problem, th: th}
     out = {}
-    gd = simulate_runs(problem, noise, sgd(settings.eta), theta, keys,
-                       num_steps=steps, log_every=log_every, metrics=record, block_size=settings.runs)
-    out["sgd"] = np.asarray(gd.logs["theta"])
-    adam = adaptive(settings.eta, settings.beta1, 1.0 - settings.c2 * settings.eta**2, settings.eps,
-                    bias_correction=False)
-    v0 = c * jnp.diagonal(problem.gauss_newton_hessian(theta0))
-    state0 = AdaptiveState(jnp.zeros((settings.runs,), jnp.int32), jnp.zeros_like(theta),
-                           jnp.tile(v0, (settings.runs, 1)))
-    ad = simulate_runs(problem, noise, adam, theta, keys, num_steps=steps,
-                       log_every=log_every, metrics=record, opt_state0=state0, block_size=settings.runs)
-    out["adam"] = np.asarray(ad.logs["theta"])
-    slow_times = np.asarray(gd.log_steps[0], float) * settings.eta**2
+    for name in ("sgd", "adam"):
+        family = get_family(name)
+        tx, state0 = family.transform(settings.eta), None
+        if family.has_state:
+            tx = family.transform(settings.eta, b1=settings.beta1, b2=1.0 - settings.c2 * settings.eta**2, eps=settings.eps)
+            v0 = c * jnp.diagonal(problem.gauss_newton_hessian(theta0))
+            state0 = family.with_second_moment(jax.vmap(tx.init)(theta), jnp.tile(v0, (settings.runs, 1)))
+        sim = simulate_runs(problem, noise, tx, theta, keys, num_steps=steps,
+                            log_every=log_every, metrics=record, opt_state0=state0, block_size=settings.runs)
+        out[name] = np.asarray(sim.logs["theta"])
+    slow_times = np.asarray(sim.log_steps[0], float) * settings.eta**2
     return slow_times, out
 
 
@@ -115,13 +114,12 @@ def run_slow_flow(settings: ValleySettings, loss_fn, theta0, optimizer: str) -> 
     per_log = max(1, steps // settings.num_logs)
     dt = settings.slow_time / (per_log * settings.num_logs)
 
+    family = get_family(optimizer)
+
     def velocity(state):
         zeta, v = state
-        if optimizer == "sgd":
-            return slow.sgd_label_noise_velocity(loss_fn, zeta, c, rank=1), jnp.zeros_like(v)
-        S = slow.adam_preconditioner(v, settings.eps)
-        return (slow.adam_label_noise_velocity(loss_fn, zeta, c, S, rank=1),
-                slow.adam_v_velocity(loss_fn, zeta, v, c, settings.c2))
+        dv = family.label_noise_state_velocity(loss_fn, zeta, v, c, settings.c2) if family.has_state else jnp.zeros_like(v)
+        return family.slow_velocity(loss_fn, zeta, c, v, settings.eps, rank=1), dv
 
     def retract(state):
         zeta, v = state
@@ -129,7 +127,7 @@ def run_slow_flow(settings: ValleySettings, loss_fn, theta0, optimizer: str) -> 
 
     @jax.jit
     def integrate(zeta0):
-        v0 = slow.adam_fixed_point_v(loss_fn, zeta0, c)
+        v0 = family.label_noise_fixed_point(loss_fn, zeta0, c) if family.has_state else jnp.zeros_like(zeta0)
         return rk4_path(velocity, (zeta0, v0), dt, per_log, settings.num_logs, retract)[0]
 
     return np.asarray(integrate(theta0))
