@@ -40,7 +40,9 @@ from jax import Array
 
 from implicit_bias_lab.models.base import AbstractProblem
 from implicit_bias_lab.sde.batching import blocked_vmap
-from implicit_bias_lab.sde.discrete.simulate import RunStatus, cast_floats, check_schedule
+from implicit_bias_lab.sde.discrete.simulate import cast_floats, check_schedule
+from implicit_bias_lab.sde.scan import all_finite, logged_scan
+from implicit_bias_lab.sde.status import RunStatus
 from implicit_bias_lab.sde.first_order import AbstractFirstOrderSDE
 
 Metric = Callable[[AbstractProblem, Array], Array]
@@ -131,13 +133,6 @@ def _check_state(sde: AbstractFirstOrderSDE, state0, batched: bool = False) -> N
             raise ValueError(f"state0.{name} must have shape {want}, got {shape}")
 
 
-def _status_update(status, new_state, theta, divergence_threshold):
-    finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree_util.tree_leaves(new_state)]))
-    bounded = jnp.all(jnp.abs(theta) <= divergence_threshold)
-    ok = status == RunStatus.OK
-    return jnp.where(ok & ~finite, RunStatus.NONFINITE, jnp.where(ok & ~bounded, RunStatus.DIVERGED, status))
-
-
 def _measure(metrics, problem, theta):
     return {name: jnp.asarray(fn(problem, theta)) for name, fn in metrics.items()}
 
@@ -167,31 +162,18 @@ def euler_maruyama(
     sde = cast_floats(sde, dtype)
     problem = sde.problem
     m = sde.noise_dimension
-    num_logs = num_steps // log_every
 
-    def step(carry, k):
-        state, status, stopped = carry
+    def advance(state, k):
         t = k.astype(dtype) * jnp.asarray(dt, dtype)
         dW = brownian_increment(key, k, dt, (m,), dtype)
         b = sde.drift(t, state)
         g = sde.diffusion(t, state, dW)
-        new_state = jax.tree_util.tree_map(lambda y, f, n: y + (f * jnp.asarray(dt, dtype) + n), state, b, g)
-        new_status = _status_update(status, new_state, sde.parameters(new_state), divergence_threshold)
-        keep = new_status == RunStatus.OK
-        state = jax.tree_util.tree_map(lambda new, old: jnp.where(keep, new, old), new_state, state)
-        stopped = jnp.where((status == RunStatus.OK) & ~keep, k, stopped).astype(jnp.int32)
-        return (state, new_status, stopped), None
+        return jax.tree_util.tree_map(lambda y, f, n: y + (f * jnp.asarray(dt, dtype) + n), state, b, g)
 
-    def block(carry, i):
-        first = start_step + i * log_every
-        carry, _ = jax.lax.scan(step, carry, first + jnp.arange(log_every, dtype=jnp.int32))
-        return carry, _measure(metrics, problem, sde.parameters(carry[0]))
-
-    carry0 = (state0, jnp.asarray(RunStatus.OK, jnp.int32), jnp.asarray(-1, jnp.int32))
-    (state, status, stopped), logs = jax.lax.scan(block, carry0, jnp.arange(num_logs, dtype=jnp.int32))
-    first = _measure(metrics, problem, sde.parameters(state0))
-    logs = {name: jnp.concatenate([first[name][None], logs[name]]) for name in metrics}
-    log_steps = start_step + log_every * jnp.arange(num_logs + 1, dtype=jnp.int64)
+    state, log_steps, logs, status, stopped = logged_scan(
+        advance, state0, params=sde.parameters, finite=all_finite, measure=lambda s: _measure(metrics, problem, sde.parameters(s)),
+        num_steps=num_steps, log_every=log_every, start_step=start_step, divergence_threshold=divergence_threshold,
+    )
     return SDEPath(state, log_steps, log_steps.astype(dtype) * jnp.asarray(dt, dtype), logs, status, stopped)
 
 

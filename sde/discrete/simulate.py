@@ -9,7 +9,6 @@ is frozen at its last good state and flagged, so one bad run never turns an aggr
 
 from __future__ import annotations
 
-import enum
 from typing import Any, Callable, Mapping, NamedTuple
 
 import equinox as eqx
@@ -21,15 +20,11 @@ from jax import Array
 from implicit_bias_lab.models.base import AbstractProblem
 from implicit_bias_lab.sde.batching import blocked_vmap
 from implicit_bias_lab.sde.noise import AbstractNoise
+from implicit_bias_lab.sde.scan import logged_scan
+from implicit_bias_lab.sde.status import RunStatus
 
 Metric = Callable[[AbstractProblem, Array], Array]
 """A logged quantity `metric(problem, theta)`; it receives the run's own (dtype-cast) problem."""
-
-
-class RunStatus(enum.IntEnum):
-    OK = 0
-    DIVERGED = 1
-    NONFINITE = 2
 
 
 class Simulation(NamedTuple):
@@ -86,44 +81,22 @@ def simulate(
     `report_every` steps, so a caller can show progress inside a long compiled run. Under vmap it
     is called once per batch, not per run."""
     metrics = dict(metrics or {})
-    num_logs = num_steps // log_every
     dtype = jnp.result_type(theta0)
     problem = cast_floats(problem, dtype)
     opt_state = optimizer.init(theta0) if opt_state0 is None else opt_state0
 
-    def measure(theta):
-        return {name: jnp.asarray(fn(problem, theta)) for name, fn in metrics.items()}
-
-    def step(carry, k):
-        theta, state, status, stopped = carry
+    def advance(carry, k):
+        theta, state = carry
         g = noise.stochastic_gradient(problem, theta, jax.random.fold_in(key, k))
         updates, new_state = optimizer.update(g, state, theta)
-        new_theta = theta + updates
-        finite = jnp.all(jnp.isfinite(new_theta))
-        bounded = jnp.all(jnp.abs(new_theta) <= divergence_threshold)
-        ok = status == RunStatus.OK
-        new_status = jnp.where(
-            ok & ~finite, RunStatus.NONFINITE, jnp.where(ok & ~bounded, RunStatus.DIVERGED, status)
-        )
-        keep = new_status == RunStatus.OK
-        theta = jnp.where(keep, new_theta, theta)
-        state = jax.tree_util.tree_map(lambda new, old: jnp.where(keep, new, old), new_state, state)
-        stopped = jnp.where(ok & ~keep, k, stopped).astype(jnp.int32)
-        if on_steps is not None and report_every > 0:
-            jax.lax.cond((k + 1 - start_step) % report_every == 0,
-                         lambda: jax.debug.callback(on_steps, report_every), lambda: None)
-        return (theta, state, new_status, stopped), None
+        return theta + updates, new_state
 
-    def block(carry, i):
-        first = start_step + i * log_every
-        carry, _ = jax.lax.scan(step, carry, first + jnp.arange(log_every, dtype=jnp.int32))
-        return carry, measure(carry[0])
-
-    carry0 = (theta0, opt_state, jnp.asarray(RunStatus.OK, jnp.int32), jnp.asarray(-1, jnp.int32))
-    (theta, state, status, stopped), logs = jax.lax.scan(block, carry0, jnp.arange(num_logs, dtype=jnp.int32))
-    first = measure(theta0)
-    logs = {name: jnp.concatenate([first[name][None], logs[name]]) for name in metrics}
-    log_steps = start_step + log_every * jnp.arange(num_logs + 1, dtype=jnp.int64)
+    (theta, state), log_steps, logs, status, stopped = logged_scan(
+        advance, (theta0, opt_state), params=lambda c: c[0], finite=lambda c: jnp.all(jnp.isfinite(c[0])),
+        measure=lambda c: {name: jnp.asarray(fn(problem, c[0])) for name, fn in metrics.items()},
+        num_steps=num_steps, log_every=log_every, start_step=start_step, divergence_threshold=divergence_threshold,
+        on_steps=on_steps, report_every=report_every,
+    )
     return Simulation(theta, state, log_steps, logs, status, stopped)
 
 
