@@ -305,21 +305,6 @@ def _check_residual_fn(loss_fn, residual_fn, zeta0) -> None:
         )
 
 
-def _gauss_newton_retract(residual_fn, theta, num_iters=3):
-    """θ ← θ − J⁺r iterated (the Gauss–Newton form of `sde.manifold.newton_retract`)."""
-    def body(_, th):
-        J = jax.jacrev(residual_fn)(th)
-        return th - J.T @ mf.gram_pinv_solve(J @ J.T, residual_fn(th))
-
-    return jax.lax.fori_loop(0, num_iters, body, theta)
-
-
-def _gauss_newton_distance(residual_fn, theta):
-    """‖J⁺r‖: first-order distance to Γ = {r = 0}."""
-    J = jax.jacrev(residual_fn)(theta)
-    return jnp.linalg.norm(J.T @ mf.gram_pinv_solve(J @ J.T, residual_fn(theta)))
-
-
 # ----------------------------------------------------------------------------- public API
 def slow_velocity(loss_fn: LossFn, zeta: Array, *, noise_scale: float, optimizer, v: Array | None = None) -> Array:
     """dζ/dt at ζ ∈ Γ under label noise Σ = c∇²L, c = noise_scale, slow time t = η²k.
@@ -488,8 +473,8 @@ def _integrate_jit(loss_fn, y0, ts, c, family, c2, eps, power, rank, retract, rt
         dist = lambda z: mf.newton_distance_to_manifold(loss_fn, z, rank=rank)
         retract_fn = lambda z: mf.newton_retract(loss_fn, z, rank=rank, num_iters=3)
     else:
-        dist = lambda z: _gauss_newton_distance(residual_fn, z)
-        retract_fn = lambda z: _gauss_newton_retract(residual_fn, z)
+        dist = lambda z: mf.distance_to_manifold(residual_fn, z)
+        retract_fn = lambda z: mf.retract_to_manifold(residual_fn, z, num_iters=3)
 
     def v_of(y):
         if joint:
