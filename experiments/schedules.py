@@ -27,8 +27,26 @@ import scipy.optimize
 from implicit_bias_lab.experiments.config import ConfigError, check_choice, check_choices, check_range
 from implicit_bias_lab.experiments.io import atomic_write_text, write_manifest
 from implicit_bias_lab.experiments.multi_power_law import fit_multi_power_law
-from implicit_bias_lab.models import quadratic_sgd as Q
+from implicit_bias_lab.models.noisy_quadratic import (
+    NOISE_SHAPES,
+    NoisyQuadratic,
+    gamma_noise_kernel,
+    gamma_quadratic,
+    power_law_quadratic,
+    random_quadratic,
+)
 from implicit_bias_lab.precision import enable_x64
+from implicit_bias_lab.sde.closed_form import (
+    SCHEDULES,
+    expected_loss,
+    expected_loss_abel,
+    expected_loss_continuous,
+    lr_schedule,
+    monte_carlo_losses,
+    ou_expected_loss,
+    simulate_constant_lr,
+    stationary_covariance,
+)
 
 DESCRIPTION = "SGD on a quadratic under LR schedules: exact loss recursion vs MC/OU, multi-power law, Lyapunov"
 
@@ -60,14 +78,14 @@ class Config:
     def __post_init__(self):
         check_range("dim", self.dim, 1)
         check_range("exponent", self.exponent, 0.0, low_open=True)
-        check_choice("noise", self.noise, Q.NOISE_SHAPES)
+        check_choice("noise", self.noise, NOISE_SHAPES)
         check_range("noise_scale", self.noise_scale, 0.0)
         check_range("init_scale", self.init_scale, 0.0)
         check_range("loss_floor", self.loss_floor, 0.0)
         check_range("num_steps", self.num_steps, 10)
         check_range("peak_lr", self.peak_lr, 0.0, 2.0, low_open=True, high_open=True)
         for key in ("schedules", "mc_schedules", "fit_schedules", "heldout_schedules"):
-            check_choices(key, getattr(self, key), Q.SCHEDULES)
+            check_choices(key, getattr(self, key), SCHEDULES)
         check_range("mc_runs", self.mc_runs, 2)
         if self.log_every < 1 or self.num_steps % self.log_every:
             raise ConfigError(f"config key 'log_every' must be >= 1 and divide num_steps={self.num_steps}, got {self.log_every}")
@@ -88,12 +106,12 @@ PRESETS = {
 }
 
 
-def make_problem(cfg: Config) -> Q.NoisyQuadratic:
-    return Q.power_law_quadratic(cfg.dim, cfg.exponent, cfg.noise, cfg.noise_scale, cfg.init_scale, cfg.loss_floor)
+def make_problem(cfg: Config) -> NoisyQuadratic:
+    return power_law_quadratic(cfg.dim, cfg.exponent, cfg.noise, cfg.noise_scale, cfg.init_scale, cfg.loss_floor)
 
 
 def schedule(cfg: Config, name: str, num_steps: int | None = None) -> np.ndarray:
-    return Q.lr_schedule(name, num_steps or cfg.num_steps, cfg.peak_lr)
+    return lr_schedule(name, num_steps or cfg.num_steps, cfg.peak_lr)
 
 
 def gamma_identity(cfg: Config) -> dict:
@@ -104,12 +122,12 @@ def gamma_identity(cfg: Config) -> dict:
     so that every quadrature node is stable.
     """
     shape, scale, mass = cfg.gamma_shape, 1.0, 1.0
-    prob = Q.gamma_quadratic(cfg.gamma_dim, shape, scale, mass, init_scale=0.0)
+    prob = gamma_quadratic(cfg.gamma_dim, shape, scale, mass, init_scale=0.0)
     peak = min(0.005 / (shape * scale), 1.0 / float(np.max(prob.eigenvalues)))
     out = {}
     for name in ("cosine", "wsd", "step"):
-        etas = Q.lr_schedule(name, cfg.num_steps, peak)
-        L_sched = float(prob.expected_loss(jnp.asarray(etas))[-1])
+        etas = lr_schedule(name, cfg.num_steps, peak)
+        L_sched = float(expected_loss(prob, jnp.asarray(etas))[-1])
         S1 = etas.sum()
         lam, sig2 = np.asarray(prob.eigenvalues), np.asarray(prob.noise_variances)
         n_const = S1 / etas[0]
@@ -117,7 +135,7 @@ def gamma_identity(cfg: Config) -> dict:
         m = etas[0] ** 2 * sig2 * (1 - q**n_const) / (1 - q)
         L_const = 0.5 * float(np.sum(lam * m))
         S = np.cumsum(etas[::-1])[::-1]
-        predicted = float(np.sum((etas[:-1] - etas[1:]) * Q.gamma_noise_kernel(S[1:], shape, scale, mass)))
+        predicted = float(np.sum((etas[:-1] - etas[1:]) * gamma_noise_kernel(S[1:], shape, scale, mass)))
         ld = L_const - L_sched
         out[name] = {"loss_drop": ld, "gamma_formula": predicted, "relative_error": abs(ld / predicted - 1)}
     return out
@@ -125,12 +143,12 @@ def gamma_identity(cfg: Config) -> dict:
 
 def lyapunov_check(cfg: Config) -> dict:
     """Stationary loss ½tr(HC) from the discrete Lyapunov equation vs long constant-LR SGD runs."""
-    H, S = Q.random_quadratic(cfg.seed, cfg.lyapunov_dim, noise="general")
+    H, S = random_quadratic(cfg.seed, cfg.lyapunov_dim, noise="general")
     eta = cfg.lyapunov_lr / float(np.max(np.linalg.eigvalsh(H)))
-    C = Q.stationary_covariance(H, S, eta)
+    C = stationary_covariance(H, S, eta)
     theory = 0.5 * float(np.trace(H @ C))
     steps = int(math.ceil(30 / (eta * float(np.min(np.linalg.eigvalsh(H))))))  # e^{-60} of the init left
-    theta = Q.simulate_constant_lr(jnp.asarray(H), jnp.asarray(np.linalg.cholesky(S)), eta, jax.random.PRNGKey(cfg.seed + 7), cfg.lyapunov_runs, steps)
+    theta = simulate_constant_lr(jnp.asarray(H), jnp.asarray(np.linalg.cholesky(S)), eta, jax.random.PRNGKey(cfg.seed + 7), cfg.lyapunov_runs, steps)
     losses = 0.5 * np.einsum("ri,ij,rj->r", np.asarray(theta), H, np.asarray(theta))
     mean, se = float(losses.mean()), float(losses.std(ddof=1) / math.sqrt(len(losses)))
     # The loss needs only diag(UᵀΣU) in H's eigenbasis (per-mode formula ησ̃_i²/(λ_i(2−ηλ_i)));
@@ -162,16 +180,16 @@ def run(config: Config, out_dir) -> dict:
     csv_lines = ["schedule,t,eta,exact,ou_sde,mc_mean,mc_se"]
     for i, name in enumerate(names):
         etas = schedule(cfg, name)
-        exact = np.asarray(prob.expected_loss(jnp.asarray(etas)))
-        ou = np.asarray(prob.ou_expected_loss(jnp.asarray(etas)))
-        abel = float(prob.expected_loss_abel(jnp.asarray(etas)))
-        cont = float(prob.expected_loss_continuous(jnp.asarray(etas)))
+        exact = np.asarray(expected_loss(prob, jnp.asarray(etas)))
+        ou = np.asarray(ou_expected_loss(prob, jnp.asarray(etas)))
+        abel = float(expected_loss_abel(prob, jnp.asarray(etas)))
+        cont = float(expected_loss_continuous(prob, jnp.asarray(etas)))
         red = exact[-1] - cfg.loss_floor
         chk = {"abel_minus_recursion": abs(abel - exact[-1]), "ou_relative_error_final": abs(ou[-1] - exact[-1]) / red,
                "continuous_relative_error_final": abs(cont - exact[-1]) / red, "final_loss": float(exact[-1])}
         mc_mean = mc_se = np.full(len(times), np.nan)
         if name in cfg.mc_schedules:
-            mc = np.asarray(prob.monte_carlo_losses(jnp.asarray(etas), jax.random.PRNGKey(cfg.seed + i), cfg.mc_runs, cfg.log_every))
+            mc = np.asarray(monte_carlo_losses(prob, jnp.asarray(etas), jax.random.PRNGKey(cfg.seed + i), cfg.mc_runs, cfg.log_every))
             mc_mean, mc_se = mc.mean(0), mc.std(0, ddof=1) / math.sqrt(cfg.mc_runs)
             z = (mc_mean[1:] - exact[times[1:]]) / mc_se[1:]
             chk["mc_max_abs_z"] = float(np.max(np.abs(z)))
@@ -184,12 +202,12 @@ def run(config: Config, out_dir) -> dict:
 
     # OU (first-order SDE) error is O(ηλ): same S = ηT with half the step halves the relative
     # error of the noise-driven loss (θ₀ = 0; with a bias part the two errors partly cancel)
-    noise_only = Q.NoisyQuadratic(prob.eigenvalues, prob.noise_variances, jnp.zeros(cfg.dim))
+    noise_only = NoisyQuadratic(prob.eigenvalues, prob.noise_variances, jnp.zeros(cfg.dim))
     ou_rel = []
     for factor in (1, 2):
-        e = Q.lr_schedule("cosine", T * factor, cfg.peak_lr / factor)
-        ex = float(noise_only.expected_loss(jnp.asarray(e))[-1])
-        ou_rel.append(abs(float(noise_only.ou_expected_loss(jnp.asarray(e))[-1]) - ex) / ex)
+        e = lr_schedule("cosine", T * factor, cfg.peak_lr / factor)
+        ex = float(expected_loss(noise_only, jnp.asarray(e))[-1])
+        ou_rel.append(abs(float(ou_expected_loss(noise_only, jnp.asarray(e))[-1]) - ex) / ex)
     ou_full, ou_half = ou_rel
 
     # multi-power law: fit on some schedules, predict held-out ones
@@ -213,10 +231,10 @@ def run(config: Config, out_dir) -> dict:
     # which schedule does the fitted law prefer? named schedules + WSD decay fractions + a free
     # non-increasing schedule (8 geometric pieces), vs the exact quadratic's own ranking
     law = mpl["free_gamma"]["law"]
-    candidates = {n: schedule(cfg, n) for n in Q.SCHEDULES}
+    candidates = {n: schedule(cfg, n) for n in SCHEDULES}
     for f in (0.1, 0.3, 0.5):
-        candidates[f"wsd-{f:g}"] = Q.lr_schedule("wsd", T, cfg.peak_lr, decay_fraction=f)
-    ranking = {n: {"mpl_final": float(law.loss(e, [T])[0]), "exact_final": float(prob.expected_loss(jnp.asarray(e))[-1])} for n, e in candidates.items()}
+        candidates[f"wsd-{f:g}"] = lr_schedule("wsd", T, cfg.peak_lr, decay_fraction=f)
+    ranking = {n: {"mpl_final": float(law.loss(e, [T])[0]), "exact_final": float(expected_loss(prob, jnp.asarray(e))[-1])} for n, e in candidates.items()}
 
     def free_schedule(z):
         ratios = np.exp(-np.logaddexp(0, z))  # each knot multiplies η by a factor in (0, 1]
@@ -224,10 +242,10 @@ def run(config: Config, out_dir) -> dict:
         return np.interp(np.arange(T), np.linspace(0, T - 1, len(knots)), knots)
 
     opt = {}
-    for label, objective in (("mpl", lambda e: float(law.loss(e, [T])[0])), ("exact", lambda e: float(prob.expected_loss(jnp.asarray(e))[-1]))):
+    for label, objective in (("mpl", lambda e: float(law.loss(e, [T])[0])), ("exact", lambda e: float(expected_loss(prob, jnp.asarray(e))[-1]))):
         sol = scipy.optimize.minimize(lambda z: objective(free_schedule(z)), np.full(8, -3.0), method="Nelder-Mead", options={"maxiter": 300, "xatol": 1e-3, "fatol": 1e-9})
         e = free_schedule(sol.x)
-        opt[label] = {"final_loss_exact": float(prob.expected_loss(jnp.asarray(e))[-1]), "knots_over_peak": [float(v) for v in (e[np.linspace(0, T - 1, 9).astype(int)] / cfg.peak_lr)]}
+        opt[label] = {"final_loss_exact": float(expected_loss(prob, jnp.asarray(e))[-1]), "knots_over_peak": [float(v) for v in (e[np.linspace(0, T - 1, 9).astype(int)] / cfg.peak_lr)]}
 
     timings["schedule_optimisation"] = time.perf_counter() - t0
     gamma = gamma_identity(cfg)

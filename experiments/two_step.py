@@ -22,9 +22,10 @@ import numpy as np
 
 from implicit_bias_lab.experiments.config import ConfigError, check_choice, check_range
 from implicit_bias_lab.experiments.io import atomic_write_text, write_manifest
-from implicit_bias_lab.models import linear_nets as LN
-from implicit_bias_lab.models import linear_nets_theory as T
+from implicit_bias_lab.models.linear_nets import num_trainable_layers
 from implicit_bias_lab.precision import enable_x64
+from implicit_bias_lab.sde.closed_form import layer_rates, official_budget_line, seeds_test_losses, uniform_budget_line
+from implicit_bias_lab.sde.closed_form import linear_net_surrogate as T
 
 DESCRIPTION = "layer-wise LRs in 2-/3-/deep linear nets: 1- and 2-step closed forms, balance window, exact GD"
 
@@ -133,9 +134,9 @@ PRESETS = {name: {k: v for k, v in p.items() if k != "source"} for name, p in PR
 
 def _line(cfg: Config, lr_max: float, depth: int) -> np.ndarray:
     if cfg.grid == "official":
-        eta1 = LN.official_budget_line(lr_max)
-        return np.unique(np.concatenate([eta1, [lr_max / LN.num_trainable_layers(depth)]]))
-    return LN.uniform_budget_line(lr_max, cfg.points_per_line, depth)
+        eta1 = official_budget_line(lr_max)
+        return np.unique(np.concatenate([eta1, [lr_max / num_trainable_layers(depth)]]))
+    return uniform_budget_line(lr_max, cfg.points_per_line, depth)
 
 
 def _theory(depth: int, step: int, rates: np.ndarray, width: int) -> np.ndarray:
@@ -282,7 +283,7 @@ def montecarlo_part(cfg: Config) -> tuple[list[dict], dict]:
     for depth, s in ((2, float(h * h)), (3, float(h))):  # s = h² (2-layer), h (3-layer): linear terms vanish
         fracs = np.array([0.1, 0.3, 0.5])
         rates = np.stack([fracs * s, (1 - fracs) * s], axis=1)
-        L = LN.seeds_test_losses(cfg.seed + 10_000, cfg.mc_seeds, rates, depth=depth, width=h, unit_norm=True, num_steps=2, surrogate=True)
+        L = seeds_test_losses(cfg.seed + 10_000, cfg.mc_seeds, rates, depth=depth, width=h, unit_norm=True, num_steps=2, surrogate=True)
         mean, se = L.mean(0), L.std(0, ddof=1) / math.sqrt(L.shape[0])
         for step in (1, 2):
             th = T.loss_at_rates(depth, step, rates[:, 0], rates[:, 1], h)
@@ -301,12 +302,12 @@ def montecarlo_part(cfg: Config) -> tuple[list[dict], dict]:
 
 
 def run_rows(cfg: Config, depth: int, width: int, init: str, rates: np.ndarray, num_steps: int) -> tuple[np.ndarray, np.ndarray]:
-    L = LN.seeds_test_losses(cfg.seed, cfg.seeds, rates, depth=depth, width=width, init=init, num_steps=num_steps)
+    L = seeds_test_losses(cfg.seed, cfg.seeds, rates, depth=depth, width=width, init=init, num_steps=num_steps)
     return L.mean(0), L.std(0, ddof=1) / math.sqrt(L.shape[0]) if L.shape[0] > 1 else np.zeros_like(L[0])
 
 
 def line_verdicts(eta1: np.ndarray, lr_max: float, depth: int, losses: np.ndarray) -> dict:
-    equal = lr_max / LN.num_trainable_layers(depth)
+    equal = lr_max / num_trainable_layers(depth)
     i_eq = int(np.argmin(np.abs(eta1 - equal)))
     losses = np.asarray(losses, dtype=float)
     diverged = int(np.sum(~np.isfinite(losses) | (losses > 1e6)))
@@ -347,12 +348,12 @@ def run(config: Config, out_dir) -> dict:
         budgets = cfg.budgets_2layer if depth == 2 else cfg.budgets_3layer
         alphas = cfg.alphas_2layer if depth == 2 else cfg.alphas_3layer
         for width in widths:
-            blocks = [LN.layer_rates(_line(cfg, b, depth), b, depth) for b in budgets] if width == cfg.width else []
+            blocks = [layer_rates(_line(cfg, b, depth), b, depth) for b in budgets] if width == cfg.width else []
             scal = _scaling_rows(width, alphas, cfg.scaling_offset)
             gap = _gap_rates(depth, width)
             edges = _edge_rows(depth, width, cfg)  # empty unless edge_points > 0: rows go last
             rates = np.concatenate(blocks + [r for _, r in scal] + [gap] + [r for _, _, r in edges])
-            L = LN.seeds_test_losses(cfg.seed, cfg.seeds, rates, depth=depth, width=width, init="orthogonal", num_steps=nsteps)
+            L = seeds_test_losses(cfg.seed, cfg.seeds, rates, depth=depth, width=width, init="orthogonal", num_steps=nsteps)
             mean = L.mean(0)
             se = L.std(0, ddof=1) / math.sqrt(L.shape[0]) if L.shape[0] > 1 else np.zeros_like(L[0])
             pos = 0
@@ -406,7 +407,7 @@ def run(config: Config, out_dir) -> dict:
     if cfg.gaussian:
         other += [(2, "gaussian", cfg.budgets_2layer), (3, "gaussian", cfg.budgets_3layer)]
     for depth, init, budgets in other:
-        blocks = [LN.layer_rates(_line(cfg, b, depth), b, depth) for b in budgets]
+        blocks = [layer_rates(_line(cfg, b, depth), b, depth) for b in budgets]
         mean, se = run_rows(cfg, depth, cfg.width, init, np.concatenate(blocks), nsteps)
         pos = 0
         for b, blk in zip(budgets, blocks):

@@ -11,21 +11,22 @@ The setting of the paper's official code (docs/theory.md#81-layer-wise-learning-
   Gaussian variant uses Gaussian X, for which the gradient in V is Σ̂R with Σ̂ = XᵀX/n.
 * **Test loss**: the population loss E_x‖f(x) − βᵀx‖² = ‖V − β‖²_F for x ~ N(0, I_d). (The official
   code averages 500 Gaussian test rows, an unbiased estimate of the same quantity.)
-* **GD**: W_ℓ ← W_ℓ − η_ℓ ∇_{W_ℓ}L, one scalar learning rate per layer.
 
 The **signal-only surrogate** (docs/theory.md#82-gradients-and-the-signal-only-surrogate) replaces the residual R by −β at every step; its gradients are
-those of the linear objective −⟨V, Σ̂β⟩. Its closed forms live in `models.linear_nets_theory`.
+those of the linear objective −⟨V, Σ̂β⟩.
+
+How GD moves on these problems (W_ℓ ← W_ℓ − η_ℓ ∇_{W_ℓ}L, one learning rate per layer, and the
+budget-line sweeps) lives in `sde.closed_form.linear_net_gd`; the surrogate's closed-form losses
+after k steps in `sde.closed_form.linear_net_surrogate`.
 """
 
 from __future__ import annotations
 
 import math
-from functools import partial
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax import Array
 
 INITS = ("orthogonal", "gaussian")
@@ -121,23 +122,9 @@ class LayerwiseLinearProblem(eqx.Module):
         return -jnp.sum(self.predictor(weights) * self._cov(self.beta))
 
     def gradients(self, weights, surrogate: bool = False) -> tuple[Array, ...]:
+        """∇_{W_ℓ} of the train loss, or of the surrogate objective when `surrogate`."""
         fn = self.surrogate_objective if surrogate else self.train_loss
         return jax.grad(fn)(tuple(weights))
-
-    def gd_step(self, weights, lrs: Array, surrogate: bool = False) -> tuple[Array, ...]:
-        """W_ℓ ← W_ℓ − η_ℓ ∇_{W_ℓ}L, with `lrs` = (η₁, …, η_{L'})."""
-        grads = self.gradients(weights, surrogate)
-        return tuple(w - lrs[i] * g for i, (w, g) in enumerate(zip(weights, grads)))
-
-    def gd_test_losses(self, weights, lrs: Array, num_steps: int, surrogate: bool = False) -> Array:
-        """Test losses after 0, 1, …, num_steps GD steps (length num_steps + 1)."""
-
-        def body(w, _):
-            w = self.gd_step(w, lrs, surrogate)
-            return w, self.test_loss(w)
-
-        _, losses = jax.lax.scan(body, tuple(weights), None, length=num_steps)
-        return jnp.concatenate([self.test_loss(tuple(weights))[None], losses])
 
 
 def closed_form_gradients(problem: LayerwiseLinearProblem, weights) -> tuple[Array, ...]:
@@ -207,61 +194,12 @@ def sample_problem(
     return LayerwiseLinearProblem(depth, width, beta, readout, input_cov), weights
 
 
-# --------------------------------------------------------------------------- budget lines
-
-
-def official_budget_line(lr_max: float) -> np.ndarray:
-    """η₁ = iΔ, i = 1 … N−1, Δ = max(1, ⌊lr_max/20⌋), N = ⌊lr_max/Δ⌋ (the official sweep)."""
-    delta = max(1, math.floor(lr_max / 20))
-    n = math.floor(lr_max / delta)
-    return delta * np.arange(1, n, dtype=np.float64)
-
-
-def uniform_budget_line(lr_max: float, points: int, depth: int = 3) -> np.ndarray:
-    """`points` interior values η₁ = lr_max·i/(points+1), plus the equal-rates point lr_max/L'."""
-    eta1 = lr_max * np.arange(1, points + 1, dtype=np.float64) / (points + 1)
-    equal = lr_max / num_trainable_layers(depth)
-    return np.unique(np.concatenate([eta1, [equal]]))
-
-
-def layer_rates(eta1: np.ndarray, lr_max: float, depth: int) -> np.ndarray:
-    """(η₁, η₂, …): the first layer gets η₁, the others split lr_max − η₁ equally (official)."""
-    eta1 = np.asarray(eta1, dtype=np.float64)
-    rest = num_trainable_layers(depth) - 1
-    others = np.repeat(((lr_max - eta1) / rest)[:, None], rest, axis=1)
-    return np.concatenate([eta1[:, None], others], axis=1)
-
-
-@partial(jax.jit, static_argnames=("depth", "width", "init", "unit_norm", "num_steps", "surrogate"))
-def sweep_test_losses(
-    keys: Array,
-    lrs: Array,
-    *,
-    depth: int,
-    width: int,
-    init: str = "orthogonal",
-    unit_norm: bool = False,
-    num_steps: int = 2,
-    surrogate: bool = False,
-) -> Array:
-    """Test losses (seeds, points, num_steps+1): one sampled problem per key, every row of `lrs`.
-
-    All rows of one key share the problem and the init (common random numbers along a budget
-    line), so differences along a line have much less Monte-Carlo noise than the losses. Seeds
-    run one after another (`lax.map`): a vmap over seeds of the vmapped GD was seen to wedge
-    XLA's CPU thread pool.
-    """
-
-    def one_seed(key):
-        problem, weights = sample_problem(key, depth, width, init, unit_norm)
-        return jax.vmap(lambda lr: problem.gd_test_losses(weights, lr, num_steps, surrogate))(lrs)
-
-    return jax.lax.map(one_seed, keys)
-
-
-def seeds_test_losses(seed: int, num_seeds: int, lrs, **kwargs) -> np.ndarray:
-    """`sweep_test_losses` for keys PRNGKey(seed) … PRNGKey(seed+num_seeds−1): an array of shape
-    (seeds, rows of lrs, num_steps+1)."""
-    lrs = jnp.asarray(lrs, jnp.float64)
-    keys = jnp.stack([jax.random.PRNGKey(seed + i) for i in range(num_seeds)])
-    return np.asarray(sweep_test_losses(keys, lrs, **kwargs))
+__all__ = [
+    "INITS",
+    "LayerwiseLinearProblem",
+    "closed_form_gradients",
+    "haar_orthogonal",
+    "num_trainable_layers",
+    "sample_problem",
+    "whitened_inputs",
+]

@@ -1,4 +1,7 @@
-"""Dynamics: noise models, discrete optimizers and their engine, SDE and Slow-SDE approximations."""
+"""Dynamics: noise models, discrete optimizers and their engine, SDE and Slow-SDE approximations,
+and the exact closed-form dynamics of GD and SGD on noisy quadratics and linear nets (`sde.closed_form`).
+
+The problems these dynamics run on (parameters, predictions, data, Γ) live in `models`."""
 
 from implicit_bias_lab.sde.families import FAMILIES, AbstractOptimizerFamily, get_family
 from implicit_bias_lab.sde.noise import (

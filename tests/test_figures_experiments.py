@@ -256,7 +256,7 @@ def test_matrix_factorization_writes_png(tmp_path):
 
 from implicit_bias_lab.experiments.multi_power_law import MultiPowerLaw  # noqa: E402
 from implicit_bias_lab.figures import schedules as SF  # noqa: E402
-from implicit_bias_lab.models.quadratic_sgd import lr_schedule  # noqa: E402
+from implicit_bias_lab.sde.closed_form import lr_schedule  # noqa: E402
 
 FLOOR = 1.0
 

@@ -20,7 +20,8 @@ import sympy as sp
 
 from implicit_bias_lab.experiments.config import ConfigError, build_config
 from implicit_bias_lab.models import linear_nets as LN
-from implicit_bias_lab.models import linear_nets_theory as T
+from implicit_bias_lab.sde.closed_form import linear_net_gd as GD
+from implicit_bias_lab.sde.closed_form import linear_net_surrogate as T
 
 
 # --------------------------------------------------------------------------- model
@@ -50,10 +51,10 @@ def test_whitened_train_loss_is_half_population_loss():
 
 
 def test_official_budget_line():
-    eta = LN.official_budget_line(40000)
+    eta = GD.official_budget_line(40000)
     assert len(eta) == 19 and eta[0] == 2000 and eta[-1] == 38000
-    assert len(LN.official_budget_line(30)) == 29  # Δ = 1
-    rates = LN.layer_rates(np.array([10.0]), 30.0, 4)
+    assert len(GD.official_budget_line(30)) == 29  # Δ = 1
+    rates = GD.layer_rates(np.array([10.0]), 30.0, 4)
     assert np.allclose(rates, [[10.0, 10.0, 10.0]])
 
 
@@ -99,7 +100,7 @@ def test_closed_forms_match_surrogate_simulation(depth, seeds):
     s = float(h) if depth == 3 else float(h * h)
     fr = np.array([0.1, 0.3, 0.5])
     rates = np.stack([fr * s, (1 - fr) * s], axis=1)
-    L = LN.seeds_test_losses(0, seeds, rates, depth=depth, width=h, unit_norm=True, num_steps=2, surrogate=True)
+    L = GD.seeds_test_losses(0, seeds, rates, depth=depth, width=h, unit_norm=True, num_steps=2, surrogate=True)
     mean, se = L.mean(0), L.std(0, ddof=1) / math.sqrt(seeds)
     for step in (1, 2):
         z = (mean[:, step] - T.loss_at_rates(depth, step, rates[:, 0], rates[:, 1], h)) / se[:, step]
@@ -131,8 +132,8 @@ def test_exact_gd_equal_rates_worst_at_step1_best_inside_window_at_step2():
     """
     h, seeds, n, mid = 64, 48, 9, 4
     assert T.balance_window(3, h)[0] < 8 < T.balance_window(3, h)[1] < 30
-    lines = [LN.layer_rates(LN.uniform_budget_line(b, n, 3), b, 3) for b in (8.0, 30.0)]
-    L = LN.seeds_test_losses(0, seeds, np.concatenate(lines), depth=3, width=h, num_steps=2)
+    lines = [GD.layer_rates(GD.uniform_budget_line(b, n, 3), b, 3) for b in (8.0, 30.0)]
+    L = GD.seeds_test_losses(0, seeds, np.concatenate(lines), depth=3, width=h, num_steps=2)
     for k, b in enumerate((8.0, 30.0)):
         block = L[:, k * n : (k + 1) * n]
         m = block.mean(0)
@@ -163,8 +164,8 @@ def test_exact_gd_two_layer_step1_and_surrogate_gap():
     step-2 balance of the 2-layer surrogate: its gap is ~20 %; the width condition asks h > 256.)
     """
     h, seeds = 64, 4
-    rates = LN.layer_rates(LN.uniform_budget_line(256.0, 9, 2), 256.0, 2)
-    L = LN.seeds_test_losses(0, seeds, rates, depth=2, width=h, num_steps=2)
+    rates = GD.layer_rates(GD.uniform_budget_line(256.0, 9, 2), 256.0, 2)
+    L = GD.seeds_test_losses(0, seeds, rates, depth=2, width=h, num_steps=2)
     mid = 4
     m = L.mean(0)
     assert int(np.argmax(m[:, 1])) == mid

@@ -16,53 +16,54 @@ import pytest
 
 from implicit_bias_lab.experiments.config import ConfigError, build_config
 from implicit_bias_lab.experiments.multi_power_law import MultiPowerLaw
-from implicit_bias_lab.models import quadratic_sgd as Q
+from implicit_bias_lab.models import noisy_quadratic as NQ
+from implicit_bias_lab.sde import closed_form as CF
 
 
 @pytest.fixture(scope="module")
 def problem():
-    return Q.power_law_quadratic(60, 1.5, "proportional", noise_scale=0.5, init_scale=1.0)
+    return NQ.power_law_quadratic(60, 1.5, "proportional", noise_scale=0.5, init_scale=1.0)
 
 
 @pytest.mark.parametrize("name", ["cosine", "wsd"])
 def test_expected_loss_recursion_matches_monte_carlo(problem, name):
     T, runs, every = 400, 2000, 40
-    etas = Q.lr_schedule(name, T, 0.5)
-    exact = np.asarray(problem.expected_loss(jnp.asarray(etas)))[::every]
-    mc = np.asarray(problem.monte_carlo_losses(jnp.asarray(etas), jax.random.PRNGKey(1), runs, every))
+    etas = CF.lr_schedule(name, T, 0.5)
+    exact = np.asarray(CF.expected_loss(problem, jnp.asarray(etas)))[::every]
+    mc = np.asarray(CF.monte_carlo_losses(problem, jnp.asarray(etas), jax.random.PRNGKey(1), runs, every))
     mean, se = mc.mean(0), mc.std(0, ddof=1) / math.sqrt(runs)
     z = (mean[1:] - exact[1:]) / se[1:]
     assert np.all(np.abs(z) < 4), z
     # factor-2 slip in the noise variance: rejected at the end of the run
-    slipped = Q.NoisyQuadratic(problem.eigenvalues, 2 * problem.noise_variances, problem.init_second_moment)
-    z_slip = (mean[-1] - float(slipped.expected_loss(jnp.asarray(etas))[-1])) / se[-1]
+    slipped = NQ.NoisyQuadratic(problem.eigenvalues, 2 * problem.noise_variances, problem.init_second_moment)
+    z_slip = (mean[-1] - float(CF.expected_loss(slipped, jnp.asarray(etas))[-1])) / se[-1]
     assert abs(z_slip) > 8, z_slip
 
 
 def test_abel_form_and_continuous_form(problem):
     for name in ("constant", "cosine", "step", "wsd", "two-stage"):
-        etas = jnp.asarray(Q.lr_schedule(name, 500, 0.5))
-        exact = float(problem.expected_loss(etas)[-1])
-        assert abs(float(problem.expected_loss_abel(etas)) - exact) < 1e-12
+        etas = jnp.asarray(CF.lr_schedule(name, 500, 0.5))
+        exact = float(CF.expected_loss(problem, etas)[-1])
+        assert abs(float(CF.expected_loss_abel(problem, etas)) - exact) < 1e-12
         # the continuous-time (Abel) formula is the exact OU moment for piecewise-constant η
-        assert abs(float(problem.expected_loss_continuous(etas)) - float(problem.ou_expected_loss(etas)[-1])) < 1e-12
+        assert abs(float(CF.expected_loss_continuous(problem, etas)) - float(CF.ou_expected_loss(problem, etas)[-1])) < 1e-12
     # continuous form within 2 % at ηλ_max = 0.05 (docs/theory.md#87-sgd-on-quadratics-under-schedules)
-    etas = jnp.asarray(Q.lr_schedule("cosine", 3000, 0.05))
-    exact = float(problem.expected_loss(etas)[-1])
-    assert abs(float(problem.expected_loss_continuous(etas)) / exact - 1) < 0.02
+    etas = jnp.asarray(CF.lr_schedule("cosine", 3000, 0.05))
+    exact = float(CF.expected_loss(problem, etas)[-1])
+    assert abs(float(CF.expected_loss_continuous(problem, etas)) / exact - 1) < 0.02
 
 
 def test_ou_limit_error_is_first_order_in_lr():
     """Same time S = ηT, half the step: the SDE's relative error on the noise-driven loss halves
     (ratio 2.00–2.04 measured for constant, cosine, WSD). With a bias part (θ₀ ≠ 0) the bias and
     noise errors have opposite signs and partly cancel, so the ratio is not clean there."""
-    problem = Q.power_law_quadratic(60, 1.5, "proportional", noise_scale=0.5, init_scale=0.0)
+    problem = NQ.power_law_quadratic(60, 1.5, "proportional", noise_scale=0.5, init_scale=0.0)
     for name in ("constant", "wsd"):
         errs = []
         for peak, T in ((0.2, 500), (0.1, 1000)):
-            etas = jnp.asarray(Q.lr_schedule(name, T, peak))
-            exact = float(problem.expected_loss(etas)[-1])
-            errs.append(abs(float(problem.ou_expected_loss(etas)[-1]) - exact) / exact)
+            etas = jnp.asarray(CF.lr_schedule(name, T, peak))
+            exact = float(CF.expected_loss(problem, etas)[-1])
+            errs.append(abs(float(CF.ou_expected_loss(problem, etas)[-1]) - exact) / exact)
         assert 1.8 < errs[0] / errs[1] < 2.2, (name, errs)
 
 
@@ -75,22 +76,22 @@ def test_gamma_spectrum_gives_multi_power_law_term():
 
 
 def test_lyapunov_stationary_loss():
-    H, S = Q.random_quadratic(0, 5, noise="general")
+    H, S = NQ.random_quadratic(0, 5, noise="general")
     eta = 0.5 / float(np.max(np.linalg.eigvalsh(H)))
-    C = Q.stationary_covariance(H, S, eta)
+    C = CF.stationary_covariance(H, S, eta)
     A = np.eye(5) - eta * H
     assert np.allclose(A @ C @ A.T + eta**2 * S, C, atol=1e-12)
     # diagonal case: the recursion's fixed point ησ²/(λ(2−ηλ))
-    p = Q.power_law_quadratic(6, 1.0, "isotropic", 0.3)
+    p = NQ.power_law_quadratic(6, 1.0, "isotropic", 0.3)
     lam = np.asarray(p.eigenvalues)
-    assert np.allclose(np.diag(Q.stationary_covariance(np.diag(lam), 0.3 * np.eye(6), 0.5)), np.asarray(p.stationary_second_moment(0.5)))
+    assert np.allclose(np.diag(CF.stationary_covariance(np.diag(lam), 0.3 * np.eye(6), 0.5)), np.asarray(CF.stationary_second_moment(p, 0.5)))
     steps = int(30 / (eta * float(np.min(np.linalg.eigvalsh(H)))))
-    theta = np.asarray(Q.simulate_constant_lr(jnp.asarray(H), jnp.asarray(np.linalg.cholesky(S)), eta, jax.random.PRNGKey(3), 2000, steps))
+    theta = np.asarray(CF.simulate_constant_lr(jnp.asarray(H), jnp.asarray(np.linalg.cholesky(S)), eta, jax.random.PRNGKey(3), 2000, steps))
     losses = 0.5 * np.einsum("ri,ij,rj->r", theta, H, theta)
-    z = (losses.mean() - Q.stationary_loss(H, S, eta)) / (losses.std(ddof=1) / math.sqrt(len(losses)))
+    z = (losses.mean() - CF.stationary_loss(H, S, eta)) / (losses.std(ddof=1) / math.sqrt(len(losses)))
     assert abs(z) < 4, z
     with pytest.raises(ValueError, match="unstable"):
-        Q.stationary_covariance(H, S, 3.0 / float(np.max(np.linalg.eigvalsh(H))))
+        CF.stationary_covariance(H, S, 3.0 / float(np.max(np.linalg.eigvalsh(H))))
 
 
 def test_multi_power_law_reduces_to_power_law_without_decay():
@@ -111,4 +112,4 @@ def test_schedule_config_rejects_bad_values():
         with pytest.raises(ConfigError, match=key):
             build_config(schedules.Config, schedules.PRESETS, "default", overrides=[override])
     with pytest.raises(ValueError, match="schedule"):
-        Q.lr_schedule("zigzag", 10, 0.1)
+        CF.lr_schedule("zigzag", 10, 0.1)

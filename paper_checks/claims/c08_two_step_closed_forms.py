@@ -15,8 +15,8 @@ SOURCE = "Pang et al. ICML 2026, Thm 5.3 / Thm 5.5, Cor 5.6; docs/theory.md s8.3
 
 
 def check(size: str) -> list[CheckResult]:
-    from implicit_bias_lab.models import linear_nets as LN
-    from implicit_bias_lab.models import linear_nets_theory as T
+    from implicit_bias_lab.sde.closed_form import linear_net_gd as GD
+    from implicit_bias_lab.sde.closed_form import linear_net_surrogate as T
 
     s, p, h = T.s, T.p, T.h
     c = 1 + p / h**3
@@ -33,7 +33,7 @@ def check(size: str) -> list[CheckResult]:
         bud = float(width) if depth == 3 else float(width**2)
         fr = np.array([0.1, 0.3, 0.5])
         rates = np.stack([fr * bud, (1 - fr) * bud], axis=1)
-        L = LN.seeds_test_losses(123, seeds, rates, depth=depth, width=width, unit_norm=True, num_steps=2, surrogate=True)
+        L = GD.seeds_test_losses(123, seeds, rates, depth=depth, width=width, unit_norm=True, num_steps=2, surrogate=True)
         mean, se = L.mean(0), L.std(0, ddof=1) / math.sqrt(seeds)
         z = max(float(np.max(np.abs((mean[:, k] - T.loss_at_rates(depth, k, rates[:, 0], rates[:, 1], width)) / se[:, k]))) for k in (1, 2))
         z_off = float(abs((mean[0, 1] - T.loss_at_rates(depth, 1, rates[:1, 0], rates[:1, 1], width, official=True)[0]) / se[0, 1]))

@@ -14,14 +14,14 @@ SOURCE = "Pang et al. ICML 2026 (abstract: unequal LRs best at step 1); docs/the
 
 
 def check(size: str) -> CheckResult:
-    from implicit_bias_lab.models import linear_nets as LN
-    from implicit_bias_lab.models import linear_nets_theory as T
+    from implicit_bias_lab.sde.closed_form import linear_net_gd as GD
+    from implicit_bias_lab.sde.closed_form import linear_net_surrogate as T
 
     h = T.h
     sym_ok = sp.simplify(T.dL_dp(2, 1) - 2 * (h**2 + T.p) / h**7) == 0 and sp.simplify(T.dL_dp(3, 1) - 2 * (h + T.p) / h**4) == 0
     width, lr_max, seeds = (64, 8.0, 48) if size == "small" else (256, 32.0, 16)
-    rates = LN.layer_rates(LN.uniform_budget_line(lr_max, 9, 3), lr_max, 3)
-    L = LN.seeds_test_losses(0, seeds, rates, depth=3, width=width, num_steps=1)[:, :, 1]
+    rates = GD.layer_rates(GD.uniform_budget_line(lr_max, 9, 3), lr_max, 3)
+    L = GD.seeds_test_losses(0, seeds, rates, depth=3, width=width, num_steps=1)[:, :, 1]
     mid = 4
     zs = []
     for j in (0, 8):

@@ -14,8 +14,8 @@ TABLE = {256: ((263.03, 8182.9), (0.5120, 43.36)), 512: ((518.88, 27830.0), (0.5
 
 
 def check(size: str) -> list[CheckResult]:
-    from implicit_bias_lab.models import linear_nets as LN
-    from implicit_bias_lab.models import linear_nets_theory as T
+    from implicit_bias_lab.sde.closed_form import linear_net_gd as GD
+    from implicit_bias_lab.sde.closed_form import linear_net_surrogate as T
 
     rel = 0.0
     for w, (w2, w3) in TABLE.items():
@@ -24,8 +24,8 @@ def check(size: str) -> list[CheckResult]:
     rows = [CheckResult(CLAIM + " [edges vs table]", SOURCE, "roots of ∂pL₂(s, s²/4) = 0", rel, 2e-4,
                         note="max relative difference of the computed window edges from the table of docs/theory.md s8.4")]
     width, inside, outside, seeds = (64, 8.0, 30.0, 16) if size == "small" else (256, 32.0, 60.0, 8)
-    lines = [LN.layer_rates(LN.uniform_budget_line(b, 9, 3), b, 3) for b in (inside, outside)]
-    L = LN.seeds_test_losses(0, seeds, np.concatenate(lines), depth=3, width=width, num_steps=2)[:, :, 2].mean(0)
+    lines = [GD.layer_rates(GD.uniform_budget_line(b, 9, 3), b, 3) for b in (inside, outside)]
+    L = GD.seeds_test_losses(0, seeds, np.concatenate(lines), depth=3, width=width, num_steps=2)[:, :, 2].mean(0)
     win = T.balance_window(3, width)
     ok_in = int(np.argmin(L[:9])) == 4 and win[0] < inside < win[1]
     ok_out = int(np.argmin(L[9:])) != 4 and not (win[0] < outside < win[1])

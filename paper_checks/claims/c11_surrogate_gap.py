@@ -9,14 +9,14 @@ SOURCE = "Pang et al. ICML 2026, Lemma 5.2 [repro]; docs/theory.md s8.3 (0.145 %
 
 
 def check(size: str) -> list[CheckResult]:
-    from implicit_bias_lab.models import linear_nets as LN
-    from implicit_bias_lab.models import linear_nets_theory as T
+    from implicit_bias_lab.sde.closed_form import linear_net_gd as GD
+    from implicit_bias_lab.sde.closed_form import linear_net_surrogate as T
 
     widths = (64, 128) if size == "small" else (256, 512)
     out = []
     for h in widths:
         eta = 0.632 * h**1.5  # the line through the official lr_max = 40000 at h = 1000
-        L = LN.seeds_test_losses(0, 4, [[eta, eta]], depth=2, width=h, num_steps=2).mean(0)[0]
+        L = GD.seeds_test_losses(0, 4, [[eta, eta]], depth=2, width=h, num_steps=2).mean(0)[0]
         g1 = L[1] / T.loss_at_rates(2, 1, eta, eta, h) - 1
         g2 = L[2] / T.loss_at_rates(2, 2, eta, eta, h) - 1
         # error: how far the gaps exceed the bounds 3/h and 3/√h (≤ 0 inside), and positivity

@@ -10,7 +10,7 @@ SOURCE = "docs/theory.md s8.4 (derived)"
 
 
 def check(size: str) -> CheckResult:
-    from implicit_bias_lab.models import linear_nets_theory as T
+    from implicit_bias_lab.sde.closed_form import linear_net_surrogate as T
 
     sym_ok = all(T.curvature_identity_residual(T.surrogate_loss(d, k)) == 0 for d in (2, 3) for k in (1, 2))
     err = 0.0

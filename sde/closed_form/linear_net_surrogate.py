@@ -1,5 +1,7 @@
 """Closed forms of the test loss after GD steps in the signal-only surrogate, derived with sympy.
 
+The exact dynamics of layer-wise GD (`sde.closed_form.linear_net_gd`) on the linear nets of
+models/linear_nets.py, in closed form (docs/theory.md#83-closed-form-two-step-dynamics).
 Surrogate (docs/theory.md#82-gradients-and-the-signal-only-surrogate): the residual R = V − β is replaced by −β in every gradient. With
 whitened inputs, d = h, orthogonal init and ‖β‖ = ‖a‖ = 1 the surrogate iterates stay in a
 finite-dimensional algebra, so the expected test loss can be derived exactly for any number of
@@ -23,6 +25,7 @@ Both losses are symmetric in (η₁, η₂), hence functions of s = η₁ + η�
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 import numpy as np
 import sympy as sp
@@ -43,7 +46,7 @@ def _two_layer_coefficients(steps: int, e1, e2, width):
     return al, be, ga, de
 
 
-def two_layer_loss_eta(steps: int):
+def two_layer_loss_eta(steps: int) -> sp.Expr:
     """E‖V_k − β‖² of the 2-layer surrogate after `steps` steps, as a sympy expr in η₁, η₂, h."""
     al, be, ga, de = _two_layer_coefficients(steps, eta1, eta2, h)
     c_u, c_t = al * ga / h, be * de / h
@@ -62,7 +65,7 @@ def _sphere_moment(m: int, width):
     return num / den / width**k
 
 
-def three_layer_loss_eta(steps: int):
+def three_layer_loss_eta(steps: int) -> sp.Expr:
     """E‖v_k − β‖² of the 3-layer surrogate after `steps` steps (‖a‖ = ‖β‖ = 1, d = h)."""
     rh = sp.sqrt(h)
     gram_h = sp.Matrix([[1, rh * kappa], [rh * kappa, 1]])  # basis (u, g) of R^h
@@ -79,7 +82,7 @@ def three_layer_loss_eta(steps: int):
     return sp.expand(sum(c * _sphere_moment(m[0], h) for m, c in zip(loss.monoms(), loss.coeffs())))
 
 
-def to_s_p(expr):
+def to_s_p(expr: sp.Expr) -> sp.Expr:
     """Rewrite a symmetric polynomial in η₁, η₂ as a polynomial in s = η₁+η₂, p = η₁η₂."""
     from sympy.polys.polyfuncs import symmetrize
 
@@ -91,7 +94,7 @@ def to_s_p(expr):
 
 
 @functools.lru_cache(maxsize=None)
-def surrogate_loss(depth: int, steps: int):
+def surrogate_loss(depth: int, steps: int) -> sp.Expr:
     """The surrogate closed form L_k(s, p, h) (sympy), depth ∈ {2, 3}."""
     if depth == 2:
         return to_s_p(two_layer_loss_eta(steps))
@@ -100,7 +103,7 @@ def surrogate_loss(depth: int, steps: int):
     raise ValueError(f"closed forms are derived for depth 2 and 3, got {depth}")
 
 
-def official_one_step_plot(depth: int):
+def official_one_step_plot(depth: int) -> sp.Expr:
     """What the official one-step plotting code evaluates: the derived L₁ without its p-linear
     cross term (2p/h⁵ for the 2-layer net, 2p/h³ for the 3-layer net)."""
     if depth == 2:
@@ -113,11 +116,12 @@ def official_one_step_plot(depth: int):
 # ----------------------------------------------------------------------------- consequences
 
 
-def dL_dp(depth: int, steps: int):
+def dL_dp(depth: int, steps: int) -> sp.Expr:
+    """∂L_k/∂p of the surrogate closed form (sympy)."""
     return sp.diff(surrogate_loss(depth, steps), p)
 
 
-def curvature_identity_residual(expr):
+def curvature_identity_residual(expr: sp.Expr) -> sp.Expr:
     """d²L/dt²|₀ + 2 ∂L/∂p|_{p=s²/4} along η₁,₂ = s/2 ± t (0 when the identity holds)."""
     along = expr.subs(p, (s / 2 + t) * (s / 2 - t))
     lhs = sp.diff(along, t, 2).subs(t, 0)
@@ -151,7 +155,7 @@ def balance_window(depth: int, width: float, steps: int = 2) -> tuple[float, flo
 
 
 @functools.lru_cache(maxsize=None)
-def loss_function(depth: int, steps: int, official: bool = False):
+def loss_function(depth: int, steps: int, official: bool = False) -> Callable[..., np.ndarray]:
     """A numpy function L(s, p, h) of the closed form (or of the official plotting form)."""
     expr = official_one_step_plot(depth) if official else surrogate_loss(depth, steps)
     return sp.lambdify((s, p, h), expr, "numpy")
@@ -183,4 +187,29 @@ def surrogate_loss_at_rates(depth: int, steps: int, eta_1, eta_2, width):
 
 
 def latex_forms(depth: int, steps: int) -> str:
+    """The closed form L_k(s, p, h) as LaTeX, collected in s and p."""
     return sp.latex(sp.collect(surrogate_loss(depth, steps), [s, p]))
+
+
+__all__ = [
+    "balance_polynomial",
+    "balance_window",
+    "curvature_identity_residual",
+    "dL_dp",
+    "eta1",
+    "eta2",
+    "h",
+    "kappa",
+    "latex_forms",
+    "loss_at_rates",
+    "loss_function",
+    "official_one_step_plot",
+    "p",
+    "s",
+    "surrogate_loss",
+    "surrogate_loss_at_rates",
+    "t",
+    "three_layer_loss_eta",
+    "to_s_p",
+    "two_layer_loss_eta",
+]
