@@ -56,29 +56,21 @@ def save_still(fig: Figure, path: Path, dpi: int = STILL_DPI) -> Path:
 
 
 def rk4_path(velocity, y0, dt: float, steps_per_log: int, num_logs: int, retract=None):
-    """Fixed-step RK4 for dy/dt = velocity(y) (y any pytree), optionally followed by `retract(y)`
-    after every step (to stay on Γ). Returns the states at times 0, dt·steps_per_log, … stacked
-    along a new leading axis (num_logs + 1 entries). Jittable. The four RK4 stages run as a
-    `lax.scan`, so `velocity` is traced and compiled once: a fixed-step solve compiles fast, which
-    is what a classroom demo needs.
+    """Fixed-step RK4 for dy/dt = velocity(y) (y any pytree; one step is `sde.integrators.rk4_step`),
+    optionally followed by `retract(y)` after every step (to stay on Γ). Returns the states at times
+    0, dt·steps_per_log, … stacked along a new leading axis (num_logs + 1 entries). Jittable. The
+    four RK4 stages run as a `lax.scan`, so `velocity` is traced and compiled once: a fixed-step
+    solve compiles fast, which is what a classroom demo needs.
     """
     import jax
     import jax.numpy as jnp
 
+    from implicit_bias_lab.sde.integrators import rk4_step
+
     tree_map = jax.tree_util.tree_map
-    nodes = jnp.array([0.0, 0.5, 0.5, 1.0])  # stage k_i = f(y + nodes_i·dt·k_{i−1})
-    weights = jnp.array([1.0, 2.0, 2.0, 1.0]) / 6.0
 
     def step(y, _):
-        def stage(carry, coeffs):
-            k_prev, acc = carry
-            node, weight = coeffs
-            k = velocity(tree_map(lambda a, b: a + node * dt * b, y, k_prev))
-            return (k, tree_map(lambda s, b: s + weight * b, acc, k)), None
-
-        zeros = tree_map(jnp.zeros_like, y)
-        (_, slope), _ = jax.lax.scan(stage, (zeros, zeros), (nodes, weights))
-        y = tree_map(lambda a, b: a + dt * b, y, slope)
+        y = rk4_step(velocity, y, dt)
         return (retract(y) if retract is not None else y), None
 
     def block(y, _):

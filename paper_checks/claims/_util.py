@@ -10,6 +10,7 @@ import numpy as np
 import sympy as sp
 
 from implicit_bias_lab import models
+from implicit_bias_lab.sde import integrators
 
 
 def sym_zero(expr) -> bool:
@@ -37,17 +38,9 @@ def check_size(size: str) -> bool:
 
 
 def rk4(velocity, z0, T, num_steps):
-    """Classical RK4 on dζ/dt = velocity(ζ) (step T/num_steps), compiled afresh on each call."""
-    h = T / num_steps
-
-    def body(_, z):
-        k1 = velocity(z)
-        k2 = velocity(jax.tree_util.tree_map(lambda a, b: a + 0.5 * h * b, z, k1))
-        k3 = velocity(jax.tree_util.tree_map(lambda a, b: a + 0.5 * h * b, z, k2))
-        k4 = velocity(jax.tree_util.tree_map(lambda a, b: a + h * b, z, k3))
-        return jax.tree_util.tree_map(lambda a, b1, b2, b3, b4: a + h / 6 * (b1 + 2 * b2 + 2 * b3 + b4), z, k1, k2, k3, k4)
-
-    return jax.jit(lambda z: jax.lax.fori_loop(0, num_steps, body, z))(z0)
+    """Classical RK4 on dζ/dt = velocity(ζ) (ζ any pytree, step T/num_steps) to time T: `sde.integrators.rk4`
+    under a fresh `jax.jit`, so it is compiled afresh on each call."""
+    return jax.jit(lambda z: integrators.rk4(velocity, z, T, num_steps))(z0)
 
 
 _CURVED = models.SquaredLossProblem(models.DiagonalNet(2), jnp.array([[1.0, 0.5]]), jnp.array([0.6]))

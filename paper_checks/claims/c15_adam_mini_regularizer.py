@@ -8,8 +8,11 @@ corrected flow of docs/theory.md#44-adam-under-label-noise.
 The methods (AGMs of docs/theory.md#41-agm-class-and-scaling, no bias correction, 1 − β₂ = c₂η²):
 m ← β₁m + (1−β₁)g, v ← β₂v + (1−β₂)𝒱(ggᵀ), θ ← θ − η S(v) m, with one second moment per block B_k:
 𝒱(ggᵀ)_k = mean_{j∈B_k} g_j², S = 1/√v_k on block k. Adam-mini: blocks = neurons (the rows of each
-layer); Adalayer: blocks = layers; Adam: blocks = coordinates. The code writes all three as one rule with
-the block-averaging matrix A = Eᵀ Diag(1/|B|) E (E the block indicator): 𝒱(ggᵀ) = A(g⊙g) as a D-vector.
+layer); Adalayer: blocks = layers; Adam: blocks = coordinates. Their update, 𝒱, S, fixed point and slow
+velocity come from the lab's optimizer families (`sde.families.AdamMini`, `Adalayer`, `Adam`), which
+store v broadcast to a D-vector: 𝒱(ggᵀ) = A(g⊙g) with the block-averaging matrix A = Eᵀ Diag(1/|B|) E
+(E the block indicator). What is specific to the claim (the regularizers R, R_{+½}, the symbolic
+identities, the misfits and the verdict) is written here.
 
 **Derivation.** Under label noise (Σ = cH on Γ) the second moment settles at v_k* = c·tr H_{B_k}/|B_k|.
 S is diagonal and block-constant, so ∇³L[S] = ∇_θ⟨S, H⟩ (S frozen) = Σ_k S_k ∇tr H_{B_k}, and with
@@ -41,16 +44,19 @@ Symbolic (sympy, exact):
 Numeric (float64, the lab's autodiff), on a 2-layer linear net f(x) = W₂W₁x (`models.DeepLinearNet`
 (3, 2, 1), D = 8, n = 2 Gaussian samples, dim Γ = 6) at a point ζ₀ of Γ, for three block partitions
 (Adam-mini: neurons (3, 3, 2); Adalayer: layers (6, 2); Adam: coordinates):
-* row "regularizer": `sde.slow.adam_label_noise_velocity` with the block S at v* = c·A diag H against
-  −(√c/2)∂Φ_S S∇R (jax.grad of R from jax.hessian): float64 round-off (measured 7e-16), tolerance 1e-10;
-  the same drift against −k∂Φ_S S∇R_{+½} with the least-squares k: the relative residual (measured 0.68
-  Adam-mini, 0.51 Adalayer, with k < 0) must exceed 0.1 for the row to pass;
-* row "discrete": a minimal Adam-mini/Adalayer written here (`block_adam_update`; β₁ = 0.9, ε = 0,
-  1 − β₂ = c₂η² with c₂ = 10, no bias correction, m₀ = 0, v₀ = v*), full-batch Gaussian label noise
-  (δ = 1, c = δ²/n = ½), from ζ₀ for slow time T = 0.2 at η = 0.04, 0.02, 0.01 (125 to 2000 steps),
-  1000 (small) or 2000 (full) runs in antithetic pairs (ε, −ε); the mean displacement against the coupled
-  (ζ, v) slow flow (RK4), dv/dt = c₂(c·A diag H − v). The error is O(η)
-  (docs/theory.md#96-test-tolerances): the log-log slope of error against η must lie within 1 ± 0.4
+* row "regularizer": the family's `slow_velocity` at v* = c·A diag H (`label_noise_fixed_point`; S from
+  `preconditioner`) against −(√c/2)∂Φ_S S∇R (jax.grad of R from jax.hessian): float64 round-off
+  (measured 5e-16), tolerance 1e-10; the same drift against −k∂Φ_S S∇R_{+½} with the least-squares k:
+  the relative residual (measured 0.68 Adam-mini, 0.51 Adalayer, with k < 0) must exceed 0.1 for the row
+  to pass;
+* row "discrete": the families' discrete update (`transform`; β₁ = 0.9, ε = 0, 1 − β₂ = c₂η² with
+  c₂ = 10, no bias correction, m₀ = 0, v₀ = v* set by `with_second_moment`) on the lab's engine
+  (`sde.discrete.simulate_runs`), full-batch Gaussian label noise (`LabelNoise(δ, "gaussian")`, δ = 1,
+  c = δ²/n = ½), from ζ₀ for slow time T = 0.2 at η = 0.04, 0.02, 0.01 (125 to 2000 steps), 1000 (small)
+  or 2000 (full) runs in antithetic pairs (every key run with the noise and with its mirror image
+  `AntitheticNoise`, ε → −ε); the mean displacement against the coupled (ζ, v) slow flow (RK4 of the
+  family's `slow_velocity` and `label_noise_state_velocity`), dv/dt = c₂(c·A diag H − v). The error is
+  O(η) (docs/theory.md#96-test-tolerances): the log-log slope of error against η must lie within 1 ± 0.4
   (measured 0.91–0.92 Adam-mini, 0.99 Adalayer; rel.err/η ≈ 16–18), and each error below
   `ERR_PER_ETA`·η + 3 s.e.; a factor 2 in the flow would leave an error ≈ 0.5 at η = 0.01 and fail;
 * row "exponent by simulation": R and R_{+½} at the end points (retracted onto Γ) against ζ₀. On this
@@ -58,6 +64,9 @@ Numeric (float64, the lab's autodiff), on a 2-layer linear net f(x) = W₂W₁x 
   discrete Adam-mini and Adalayer must do the same at every η (beyond 3 s.e.), and the simulated change
   of R at the smallest η must match the flow's to `ERR_R_PER_ETA`·η + 3 s.e. A quantity the method
   increases is not what it minimizes: this decides the exponent.
+
+Runtime at size "small": ≈ 35 s of CPU, most of it compilation (the engine compiles one program per
+family, step count and noise: 12; the hand-written loop it replaced compiled one, ≈ 15 s in all).
 """
 
 from __future__ import annotations
@@ -73,7 +82,9 @@ from implicit_bias_lab import models
 from implicit_bias_lab.paper_checks.catalogue import CheckResult
 from implicit_bias_lab.paper_checks.claims._util import check_size, rk4, sym_zero
 from implicit_bias_lab.sde import manifold as mf
-from implicit_bias_lab.sde import slow
+from implicit_bias_lab.sde.discrete import RunStatus, simulate_runs
+from implicit_bias_lab.sde.families import Adalayer, Adam, AdamMini
+from implicit_bias_lab.sde.noise import AntitheticNoise, LabelNoise
 
 CLAIM = "Adam-mini/Adalayer under label noise regularize Σ_k √(|B_k| tr H_{B_k}) (exponent −½ on tr H_B/|B|, not +½)"
 SOURCE = "Li–Wen–Lyu (NeurIPS 2025) §5, Table 1 and appendix (Adam-mini, Adalayer); docs/theory.md s4.5"
@@ -84,8 +95,15 @@ PARTITIONS = {
     "Adalayer": (0, 0, 0, 0, 0, 0, 1, 1),  # one block per layer
     "Adam": (0, 1, 2, 3, 4, 5, 6, 7),  # one block per coordinate (sanity: R = tr Diag(H)^½)
 }
+#: the optimizer families (`sde.families`) with these blocks; "Adam" is the lab's Adam family itself
+FAMILIES = {
+    "Adam-mini": AdamMini(blocks=PARTITIONS["Adam-mini"]),
+    "Adalayer": Adalayer(blocks=PARTITIONS["Adalayer"]),
+    "Adam": Adam(),
+}
 SIMULATED = ("Adam-mini", "Adalayer")
 DELTA = 1.0  # Gaussian label noise on both labels every step: c = δ²/n = 0.5
+NOISE = LabelNoise(DELTA, "gaussian")
 B1 = 0.9
 C2 = 10.0  # 1 − β₂ = c₂η²
 T = 0.2
@@ -95,41 +113,27 @@ ERR_PER_ETA = 25.0
 ERR_R_PER_ETA = 12.0
 
 
-# ----------------------------------------------------------------------------- the method and its regularizers
-def averaging_matrix(blocks) -> jnp.ndarray:
-    """A = Eᵀ Diag(1/|B|) E: (A x)_j = mean of x over the block of j."""
-    blocks = np.asarray(blocks)
-    E = (blocks[None, :] == np.arange(blocks.max() + 1)[:, None]).astype(np.float64)
-    return jnp.asarray(E.T @ np.diag(1.0 / E.sum(axis=1)) @ E)
+# ----------------------------------------------------------------------------- the regularizers
+def block_traces_mean(family, loss_fn, theta):
+    """𝒱(H) = A diag H(θ), the family's second moment of H: coordinate j carries tr H_B/|B| of its block B
+    (A = Eᵀ Diag(1/|B|) E the block-averaging matrix)."""
+    return family.second_moment(mf.hessian(loss_fn, theta))
 
 
-def block_adam_update(theta, m, v, g, A, eta, b1, b2):
-    """One step of Adam-mini/Adalayer (A = block averaging; A = I is Adam), ε = 0, no bias correction:
-    m ← β₁m + (1−β₁)g, v ← β₂v + (1−β₂)A(g⊙g), θ ← θ − η m/√v (v is block-constant when v₀ is)."""
-    m = b1 * m + (1 - b1) * g
-    v = b2 * v + (1 - b2) * (A @ (g * g))
-    return theta - eta * m / jnp.sqrt(v), m, v
-
-
-def block_traces_mean(loss_fn, theta, A):
-    """A diag H(θ): coordinate j carries tr H_{B}/|B| of its block B."""
-    return A @ jnp.diagonal(mf.hessian(loss_fn, theta))
-
-
-def regularizer(loss_fn, theta, A):
+def regularizer(family, loss_fn, theta):
     """R = Σ_k √(|B_k| tr H_{B_k}) = Σ_j √((A diag H)_j) (Table 1; exponent −½ in S)."""
-    return jnp.sum(jnp.sqrt(block_traces_mean(loss_fn, theta, A)))
+    return jnp.sum(jnp.sqrt(block_traces_mean(family, loss_fn, theta)))
 
 
-def regularizer_plus_half(loss_fn, theta, A):
+def regularizer_plus_half(family, loss_fn, theta):
     """R_{+½} = (2/3)Σ_k (tr H_{B_k})^{3/2}/√|B_k| = (2/3)Σ_j (A diag H)_j^{3/2} (appendix's exponent +½)."""
-    return 2.0 / 3.0 * jnp.sum(block_traces_mean(loss_fn, theta, A) ** 1.5)
+    return 2.0 / 3.0 * jnp.sum(block_traces_mean(family, loss_fn, theta) ** 1.5)
 
 
-def regularizer_literal_minus_half(loss_fn, theta, A):
+def regularizer_literal_minus_half(family, loss_fn, theta):
     """Σ_k |B_k|(tr H_{B_k}/|B_k|)^{−½}: the exponent −½ read on the regularizer itself (not a candidate
     of the derivation; reported for completeness)."""
-    return jnp.sum(block_traces_mean(loss_fn, theta, A) ** -0.5)
+    return jnp.sum(block_traces_mean(family, loss_fn, theta) ** -0.5)
 
 
 # ----------------------------------------------------------------------------- symbolic side
@@ -207,51 +211,56 @@ def _misfit(vel, d):
     return k, jnp.linalg.norm(vel + k * d) / jnp.linalg.norm(vel)
 
 
-def _identity(loss_fn, z, A, c, rank):
-    """Drift at v* = c A diag H against −(√c/2)∂Φ_S S∇R, and its misfit to the wrong candidates."""
-    v = c * block_traces_mean(loss_fn, z, A)
-    S = 1.0 / jnp.sqrt(v)
-    vel = slow.adam_label_noise_velocity(loss_fn, z, c, S, rank=rank)
+def _identity(family, loss_fn, z, c, rank):
+    """The family's drift at v* = c·A diag H against −(√c/2)∂Φ_S S∇R, and its misfit to the wrong candidates."""
+    vel = family.slow_velocity(loss_fn, z, c, rank=rank)  # v = v* = 𝒱(cH)
+    S = family.preconditioner(family.label_noise_fixed_point(loss_fn, z, c))
     PS = mf.oblique_projector(mf.normal_basis(mf.hessian(loss_fn, z), rank=rank), S) * S[None, :]
-    pred = -0.5 * jnp.sqrt(c) * PS @ jax.grad(regularizer, argnums=1)(loss_fn, z, A)
+    grad = lambda R: jax.grad(lambda th: R(family, loss_fn, th))(z)
+    pred = -0.5 * jnp.sqrt(c) * PS @ grad(regularizer)
     err = jnp.linalg.norm(vel - pred) / jnp.linalg.norm(pred)
-    k_plus, mis_plus = _misfit(vel, PS @ jax.grad(regularizer_plus_half, argnums=1)(loss_fn, z, A))
-    k_lit, mis_lit = _misfit(vel, PS @ jax.grad(regularizer_literal_minus_half, argnums=1)(loss_fn, z, A))
+    k_plus, mis_plus = _misfit(vel, PS @ grad(regularizer_plus_half))
+    k_lit, mis_lit = _misfit(vel, PS @ grad(regularizer_literal_minus_half))
     return err, mis_plus, k_plus, mis_lit, k_lit
 
 
-def _flow(problem, z0, As, c):
-    """The coupled (ζ, v) slow flow for every partition at once (RK4, 200 steps)."""
+def _identity_at(family, problem, z0, c):
+    return jax.jit(lambda z: _identity(family, problem.loss, z, c, problem.num_samples))(z0)
+
+
+def _flow(problem, z0, family, c):
+    """The coupled (ζ, v) slow flow from (ζ₀, v*(ζ₀)) to T (RK4, 200 steps): the family's
+    `slow_velocity` and `label_noise_state_velocity`, dv/dt = c₂(c·A diag H − v)."""
     rank = problem.num_samples
 
-    def one(z, v, A):
-        vel = slow.adam_label_noise_velocity(problem.loss, z, c, 1.0 / jnp.sqrt(v), rank=rank)
-        return vel, C2 * (c * block_traces_mean(problem.loss, z, A) - v)
+    def velocity(y):
+        z, v = y
+        return (family.slow_velocity(problem.loss, z, c, v, rank=rank),
+                family.label_noise_state_velocity(problem.loss, z, v, c, C2))
 
-    velocity = lambda y: jax.vmap(one)(y[0], y[1], As)
-    V0 = jax.vmap(lambda A: c * block_traces_mean(problem.loss, z0, A))(As)
-    Z0 = jnp.tile(z0, (As.shape[0], 1))
-    return rk4(velocity, (Z0, V0), T, 200)[0]
+    return rk4(velocity, (z0, family.label_noise_fixed_point(problem.loss, z0, c)), T, 200)[0]
+
+
+def _simulate(problem, z0, family, eta, steps, keys, c):
+    """Discrete block Adam (`family.transform`, β₁ = B1, 1 − β₂ = c₂η², ε = 0, no bias correction) from ζ₀
+    with m₀ = 0, v₀ = v*(ζ₀), on the engine (`simulate_runs`), every key run twice: with `NOISE` and with
+    its mirror image (`AntitheticNoise`, ε → −ε). End points [θ₊; θ₋], their retractions onto Γ, and
+    whether every run stayed finite."""
+    tx = family.transform(eta, b1=B1, b2=1.0 - C2 * eta**2, eps=0.0)
+    state = family.with_second_moment(tx.init(z0), family.label_noise_fixed_point(problem.loss, z0, c))
+    pairs = keys.shape[0]
+    state0 = jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, (pairs, *jnp.shape(a))), state)
+    theta0 = jnp.broadcast_to(z0, (pairs, z0.size))
+    sims = [simulate_runs(problem, noise, tx, theta0, keys, num_steps=steps, log_every=steps, opt_state0=state0,
+                          block_size=pairs) for noise in (NOISE, AntitheticNoise(NOISE))]
+    theta = jnp.concatenate([sim.theta for sim in sims])
+    ok = all(bool(np.all(np.asarray(sim.status) == RunStatus.OK)) for sim in sims)
+    return theta, _retract(problem, theta), ok
 
 
 @jax.jit
-def _simulate(problem, z0, A, eta, steps, keys, c):
-    """Discrete block Adam from ζ₀ (m₀ = 0, v₀ = c A diag H(ζ₀)), runs in antithetic pairs (ε, −ε);
-    end points and their Gauss–Newton retractions onto Γ."""
-    b2 = 1.0 - C2 * eta**2
-    v0 = c * block_traces_mean(problem.loss, z0, A)
-    signs = jnp.concatenate([jnp.ones(keys.shape[0] // 2), -jnp.ones(keys.shape[0] // 2)])
-
-    def one(key, sign):
-        def body(k, carry):
-            eps = sign * DELTA * jax.random.normal(jax.random.fold_in(key, k), (problem.num_samples,))
-            g = problem.labelled_gradient(carry[0], problem.y + eps)
-            return block_adam_update(*carry, g, A, eta, B1, b2)
-
-        return jax.lax.fori_loop(0, steps, body, (z0, jnp.zeros_like(z0), v0))[0]
-
-    theta = jax.vmap(one)(keys, signs)
-    return theta, jax.vmap(lambda th: mf.retract_to_manifold(problem, th))(theta)
+def _retract(problem, theta):
+    return jax.vmap(lambda th: mf.retract_to_manifold(problem, th))(theta)
 
 
 def _pair_se(x):
@@ -263,29 +272,28 @@ def _pair_se(x):
 
 def _discrete(etas, runs):
     problem, z0 = two_layer_net()
-    c = DELTA**2 / problem.num_samples
-    As = jnp.stack([averaging_matrix(PARTITIONS[name]) for name in SIMULATED])
-    zT = _flow(problem, z0, As, c)
-    R = jax.jit(jax.vmap(lambda th, A: regularizer(problem.loss, th, A), in_axes=(0, None)))
-    Rp = jax.jit(jax.vmap(lambda th, A: regularizer_plus_half(problem.loss, th, A), in_axes=(0, None)))
+    c = NOISE.label_noise_constant(problem)
     keys = jax.random.split(jax.random.PRNGKey(11), runs // 2)
-    keys = jnp.concatenate([keys, keys])
     out = {}
-    for i, name in enumerate(SIMULATED):
-        A = As[i]
-        delta = np.asarray(zT[i] - z0)
+    for name in SIMULATED:
+        family = FAMILIES[name]
+        R = jax.jit(jax.vmap(functools.partial(regularizer, family, problem.loss)))
+        Rp = jax.jit(jax.vmap(functools.partial(regularizer_plus_half, family, problem.loss)))
+        zT = _flow(problem, z0, family, c)
+        delta = np.asarray(zT - z0)
         scale = float(np.linalg.norm(delta))
-        flow_dR = float(regularizer(problem.loss, zT[i], A) - regularizer(problem.loss, z0, A))
-        flow_dRp = float(regularizer_plus_half(problem.loss, zT[i], A) - regularizer_plus_half(problem.loss, z0, A))
+        R0, Rp0 = float(R(z0[None])[0]), float(Rp(z0[None])[0])
+        flow_dR = float(R(zT[None])[0]) - R0
+        flow_dRp = float(Rp(zT[None])[0]) - Rp0
         rows = []
         for eta in etas:
             steps = round(T / eta**2)
-            theta, theta_gamma = _simulate(problem, z0, A, eta, steps, keys, c)
+            theta, theta_gamma, ok = _simulate(problem, z0, family, eta, steps, keys, c)
             disp = np.asarray(theta - z0)
             mean = disp.mean(axis=0)
-            dR = np.asarray(R(theta_gamma, A)) - float(regularizer(problem.loss, z0, A))
-            dRp = np.asarray(Rp(theta_gamma, A)) - float(regularizer_plus_half(problem.loss, z0, A))
-            ok = bool(np.all(np.isfinite(disp)))
+            dR = np.asarray(R(theta_gamma)) - R0
+            dRp = np.asarray(Rp(theta_gamma)) - Rp0
+            ok = ok and bool(np.all(np.isfinite(disp)))
             rows.append({
                 "eta": eta, "steps": steps, "ok": ok,
                 "err": float(np.linalg.norm(mean - delta) / scale), "se": _pair_se(disp) / scale,
@@ -301,11 +309,10 @@ def check(size: str) -> list[CheckResult]:
     full = check_size(size)
     sym, sin_plus = _symbolic()
     problem, z0 = two_layer_net()
-    c = DELTA**2 / problem.num_samples
-    ident = jax.jit(jax.vmap(lambda A: _identity(problem.loss, z0, A, c, problem.num_samples)))
-    As = jnp.stack([averaging_matrix(b) for b in PARTITIONS.values()])
-    err, mis_plus, k_plus, mis_lit, k_lit = (np.asarray(a) for a in ident(As))
-    names = list(PARTITIONS)
+    c = NOISE.label_noise_constant(problem)
+    names = list(FAMILIES)
+    ident = [_identity_at(family, problem, z0, c) for family in FAMILIES.values()]
+    err, mis_plus, k_plus, mis_lit, k_lit = (np.asarray(a) for a in zip(*ident))
     blocked = [i for i, n in enumerate(names) if n != "Adam"]
     mis_plus_min = float(np.min(mis_plus[blocked]))
     rows = [

@@ -13,6 +13,8 @@ vec_r(AMB) = (A ⊗ Bᵀ) vec_r(M); so on θ the preconditioner is S_W = V_L^{�
 column-major vec of the brief's formula it is (V_R ⊗ V_L)^{−½} = V_R^{−½} ⊗ V_L^{−½}: the same map.) For
 several matrices S = blockdiag_W(S_W): a full, non-diagonal D×D preconditioner. `POWER` = ½ is the
 exponent per side used here; Gupta et al.'s original Shampoo uses ¼ (row "no potential" checks both).
+The update, V*, S and the slow velocity come from the lab's optimizer family `sde.families.Shampoo`
+(Adam's, the control, from `sde.families.Adam`); the 1-form, its curl and its circulation are written here.
 
 **Slow flow.** The lab's construction (freeze S, x = S^{½}x′, SGD in x′; docs/theory.md#43-corrected-adaptive-slow-sde)
 needs only S symmetric positive definite, so with Σ = cH on Γ:
@@ -29,31 +31,39 @@ drift = −k ∂Φ_S S∇R (k constant) ⇔ the tangential part of ∇³L[S] equ
 
 Checks (float64, 2-layer factorization f = ⟨A_k, W₂W₁⟩, W₁, W₂ ∈ R^{2×2}, D = 8, n = 3 Gaussian A_k,
 dim Γ = 5, at a point ζ₀ of Γ; c = δ²/n):
-* row "construction": the velocity written here (Gauss–Newton ∇³L[S], one reverse pass) against
-  ½ S^{½}∂²Φ′[S^{½}(cH)S^{½}] in x′ = S^{−½}x (`sde.manifold.projection_second_derivative`, the Hessian
-  route); the same code with Adam's diagonal S = (c diag H)^{−½} against `sde.slow.adam_label_noise_velocity`;
-  E[GGᵀ], E[GᵀG] under the noise against c·(partial traces of H); the Kronecker order against the
-  matrix form; tolerance 1e-10;
+* row "construction": the family's velocity (`jacobian_slow_velocity`, Gauss–Newton ∇³L[S] in one reverse
+  pass, and `slow_velocity`, the Hessian route) against ½ S^{½}∂²Φ′[S^{½}(cH)S^{½}] in x′ = S^{−½}x
+  (`sde.manifold.projection_second_derivative`); the curl's own drift (`drift`, below) against the
+  family's; Shampoo's full-matrix code with 1×1 blocks at exponent ¼ per side (S = (c diag H)^{−½}, Adam's)
+  and `drift` with Adam's S against `sde.slow.adam_label_noise_velocity`; the family's V* (c·partial traces
+  of H) against E[GGᵀ], E[GᵀG] written from the noise; the Kronecker order against the matrix form, and
+  the family's discrete update (matrix form) against −S(V′)g with the flow's S; tolerance 1e-10;
 * row "no potential" (Jacobian): the curl 2-form dω(u, w) = wᵀDF u − uᵀDF w on TΓ (DF = jax.jacfwd of F,
-  S(ζ) = S(V*(ζ)) differentiated too). ‖antisymmetric‖/‖symmetric part‖ of EᵀDF E (E an orthonormal
+  S(ζ) = S(V*(ζ)) differentiated too; the family's velocities freeze S under differentiation, so F is
+  built from `drift`, the same Gauss–Newton formula with S an argument). ‖antisymmetric‖/‖symmetric part‖ of EᵀDF E (E an orthonormal
   basis of TΓ) is float64 round-off for Adam (an exact gradient, tr Diag(H)^½; measured 4e-16, tolerance
   1e-10) and must exceed `MIN_CURL` = 0.01 for Shampoo (measured 0.175 at exponent ½, 0.028 at ¼);
   ‖ω ∧ dω‖ likewise (0.20, 0.045; Adam 5e-16);
 * row "circulation": ∮ω around the loops γ(φ) = retract(ζ₀ + r(cos φ e₁ + sin φ e₂)) on Γ (the plane of
-  largest curl, 64-point trapezoid, γ′ by jax.jvp through the Gauss–Newton retraction), r = 0.2, 0.1,
+  largest curl, 64-point trapezoid, γ′ by jax.jvp through the Gauss–Newton retraction, F from the
+  family's `jacobian_slow_velocity`), r = 0.2, 0.1,
   0.05: for Shampoo ∮ω/(πr²) → dω(e₁, e₂) (measured 1.92423, 1.93211, 1.93387 → 1.93444, error O(r²);
   tolerance 1e-2 at r = 0.05) and |∮ω| ∝ r² (log-log slope 1.996, must be 2 ± 0.1); for Adam
   ∮ω / ∮|⟨F, dγ⟩| is round-off (≤ 4e-16, must be < 1e-10);
-* row "discrete": a minimal EMA Shampoo written here (`shampoo_update`, β₁ = 0.9, 1 − β₂ = c₂η², ε = 0, no
-  bias correction, m₀ = 0, V₀ = V*(ζ₀)), full-batch Gaussian label noise (δ = 1, c = ⅓), from ζ₀ for slow
-  time T = 0.08 at η = 0.02, 0.01, 0.005 (200 to 3200 steps), 400 (small) or 2000 (full) runs in antithetic
-  pairs, against the coupled (ζ, V) flow (RK4): the relative error of the mean displacement is O(η)
+* row "discrete": the family's EMA Shampoo (`transform`, β₁ = 0.9, 1 − β₂ = c₂η², ε = 0, no bias
+  correction, m₀ = 0, V₀ = V*(ζ₀) set by `with_second_moment`) on the lab's engine
+  (`sde.discrete.simulate_runs`), full-batch Gaussian label noise (`LabelNoise(δ, "gaussian")`, δ = 1,
+  c = ⅓), from ζ₀ for slow time T = 0.08 at η = 0.02, 0.01, 0.005 (200 to 3200 steps), 400 (small) or 2000
+  (full) runs in antithetic pairs (every key run with the noise and with its mirror image
+  `AntitheticNoise`), against the coupled (ζ, V) flow (RK4 of the family's `jacobian_slow_velocity` and
+  `jacobian_state_velocity`): the relative error of the mean displacement is O(η)
   (docs/theory.md#96-test-tolerances; measured 0.50, 0.26, 0.13 with 2000 runs, rel.err/η ≈ 25.5, slope
-  0.99). The slope must lie within 1 ± 0.4 and each error below `ERR_PER_ETA`·η + 3 s.e. A flow doubled,
-  one with diag S in place of S, or one with exponent ¼ misses by 0.47, 0.81, 1.04 at η = 0.005 (bound 0.2)
-  and fails.
+  0.99; 0.53, 0.25, 0.13 and slope 1.02 with 400). The slope must lie within 1 ± 0.4 and each error below
+  `ERR_PER_ETA`·η + 3 s.e. A flow doubled, one with diag S in place of S, or one with exponent ¼ misses by
+  0.47, 0.81, 1.04 at η = 0.005 (bound 0.2) and fails.
 
-Runtime at size "small": ≈ 21 s of CPU (most of it compilation).
+Runtime at size "small": ≈ 38 s of CPU, most of it compilation (the engine compiles one program per
+step count and noise, 6 in all; the hand-written loop it replaced compiled one, ≈ 25 s in all).
 """
 
 from __future__ import annotations
@@ -68,7 +78,9 @@ from implicit_bias_lab import models
 from implicit_bias_lab.paper_checks.catalogue import CheckResult
 from implicit_bias_lab.paper_checks.claims._util import check_size, rk4
 from implicit_bias_lab.sde import manifold as mf
-from implicit_bias_lab.sde import slow
+from implicit_bias_lab.sde.discrete import RunStatus, simulate_runs
+from implicit_bias_lab.sde.families import Adam, Shampoo, matrix_shapes
+from implicit_bias_lab.sde.noise import AntitheticNoise, LabelNoise
 
 CLAIM = "Shampoo under label noise has no explicit regularizer: its slow drift's 1-form on Γ has non-zero curl"
 SOURCE = "Li–Wen–Lyu (NeurIPS 2025) §5 (Shampoo); docs/theory.md s4.5"
@@ -76,6 +88,7 @@ SOURCE = "Li–Wen–Lyu (NeurIPS 2025) §5 (Shampoo); docs/theory.md s4.5"
 DIMS = (2, 2, 2)  # W₂W₁ with W₁, W₂ ∈ R^{2×2}: θ = (vec_r W₁, vec_r W₂), D = 8
 N_SAMPLES = 3
 DELTA = 1.0  # Gaussian label noise on every label every step: c = δ²/n
+NOISE = LabelNoise(DELTA, "gaussian")
 POWER = 0.5  # S_W = V_L^{−POWER} ⊗ V_R^{−POWER}
 B1 = 0.9
 C2 = 10.0  # 1 − β₂ = c₂η²
@@ -87,6 +100,7 @@ POWERS = (POWER, 0.25)  # exponents per side checked for curl: the brief's ½ an
 MIN_CURL = 0.01
 #: rel.err/η of the mean displacement, measured 25.3–25.6 at η = 0.02, 0.01, 0.005
 ERR_PER_ETA = 35.0
+ADAM = Adam()  # the control: a coordinate-wise S, whose flow has the potential tr Diag(H)^½
 
 
 # ----------------------------------------------------------------------------- problem
@@ -101,126 +115,102 @@ def matrix_factorization():
     return problem, z0
 
 
-def noise_c(problem) -> float:
-    return DELTA**2 / problem.num_samples
+def shampoo(problem, power=POWER) -> Shampoo:
+    """The Shampoo family (`sde.families.Shampoo`) on the layers of `problem`'s net at exponent `power`
+    per side (a traced power is fine: the family only checks concrete numbers)."""
+    return Shampoo(shapes=matrix_shapes(problem.model), power=power)
 
 
-def layer_blocks(net):
-    """(start, p, q) of every weight matrix W ∈ R^{p×q} in θ (row-major)."""
-    out, start = [], 0
-    for p, q in net.shapes:
-        out.append((start, p, q))
-        start += p * q
-    return out
-
-
-# ----------------------------------------------------------------------------- Shampoo
-def sym_power(V, power):
-    """V^power for a symmetric positive definite V (eigh)."""
-    lam, U = jnp.linalg.eigh(0.5 * (V + V.T))
-    return (U * lam**power) @ U.T
-
-
-def shampoo_second_moments(problem, theta, c):
-    """V* = (E[GGᵀ], E[GᵀG]) per layer under label noise Σ = c·JᵀJ/n: G = Σ_k ε_k G_k/n with
-    Var ε_k = δ² = cn, G_k = ∂f_k/∂W, so E[GGᵀ] = (c/n)Σ_k G_kG_kᵀ = c·tr_col H_WW."""
+def gradient_moments(problem, theta, c):
+    """(E[GGᵀ], E[GᵀG]) per layer written from the noise itself (the reference for the family's V*):
+    under full-batch label noise G = −Σ_k ε_k G_k/n with Var ε_k = δ² = cn and G_k = ∂f_k/∂W, so
+    E[GGᵀ] = (c/n)Σ_k G_kG_kᵀ."""
     J = problem.jacobian(theta)
     n = J.shape[0]
-    out = []
-    for s, p, q in layer_blocks(problem.model):
+    out, s = [], 0
+    for p, q in problem.model.shapes:
         G = J[:, s : s + p * q].reshape(n, p, q)
         out.append((c / n * jnp.einsum("kia,kja->ij", G, G), c / n * jnp.einsum("kai,kaj->ij", G, G)))
+        s += p * q
     return tuple(out)
 
 
-def shampoo_preconditioner(Vs, power=POWER):
-    """S = blockdiag_W(V_L^{−power} ⊗ V_R^{−power}) on θ = (vec_r W)_W (row-major vec)."""
-    return jax.scipy.linalg.block_diag(*[jnp.kron(sym_power(VL, -power), sym_power(VR, -power)) for VL, VR in Vs])
+# ----------------------------------------------------------------------------- the 1-form
+def preconditioner_at(family, problem, theta, c):
+    """S(V*(θ)) as a D×D matrix: the family's preconditioner at its Gauss–Newton fixed point, a
+    differentiable function of θ."""
+    S = family.preconditioner(family.jacobian_fixed_point(problem.residuals, theta, c))
+    return jnp.diag(S) if jnp.ndim(S) == 1 else S
 
 
-def shampoo_update(theta, m, Vs, g, blocks, eta, b1, b2, power=POWER):
-    """One EMA Shampoo step (ε = 0, no bias correction): m ← β₁m + (1−β₁)g; per W: V_L ← β₂V_L + (1−β₂)GGᵀ,
-    V_R ← β₂V_R + (1−β₂)GᵀG, W ← W − η V_L^{−power} M V_R^{−power}."""
-    m = b1 * m + (1 - b1) * g
-    new_Vs, steps = [], []
-    for (s, p, q), (VL, VR) in zip(blocks, Vs):
-        G = g[s : s + p * q].reshape(p, q)
-        VL = b2 * VL + (1 - b2) * G @ G.T
-        VR = b2 * VR + (1 - b2) * G.T @ G
-        M = m[s : s + p * q].reshape(p, q)
-        steps.append((sym_power(VL, -power) @ M @ sym_power(VR, -power)).reshape(-1))
-        new_Vs.append((VL, VR))
-    return theta - eta * jnp.concatenate(steps), m, tuple(new_Vs)
-
-
-def adam_preconditioner_matrix(problem, theta, c):
-    """Adam's S = Diag((c diag H)^{−½}) as a D×D matrix (Gauss–Newton diag H; the control)."""
-    J = problem.jacobian(theta)
-    return jnp.diag((c * jnp.mean(J * J, axis=0)) ** -0.5)
-
-
-# ----------------------------------------------------------------------------- slow flow
-def third_derivative_full(problem, theta, S):
-    """∇³L[S] = ∇_θ⟨S, H(θ)⟩ with S frozen, from H ≈ JᵀJ/n (exact on Γ up to a vector in range Jᵀ,
-    which ∂Φ_S S removes). S is a closed-over constant of the inner gradient, so an outer derivative
-    still sees S(ζ)."""
+def drift(problem, theta, S, c):
+    """dζ/dt = −(c/4)∂Φ_S S∇³L[S], ∂Φ_S S = S − SJᵀ(JSJᵀ)⁺JS (docs/theory.md#42-preconditioned-projection),
+    ∇³L[S] = ∇_θ⟨S, JᵀJ/n⟩: the Gauss–Newton route of `family.jacobian_slow_velocity` with S an argument
+    that an outer derivative sees. The families freeze S (`jax.lax.stop_gradient`; right for a flow, where
+    S is a state), the curl needs dS(V*(ζ))/dζ; row "construction" checks this against the families' own
+    velocities."""
     jac = problem.jacobian
-    return jax.grad(lambda th: jnp.sum((jac(th) @ S) * jac(th)) / problem.num_samples)(theta)
-
-
-def velocity(problem, theta, S, c):
-    """dζ/dt = −(c/4)∂Φ_S S∇³L[S], ∂Φ_S S = S − SJᵀ(JSJᵀ)⁺JS (docs/theory.md#42-preconditioned-projection)."""
-    J = problem.jacobian(theta)
-    u = S @ third_derivative_full(problem, theta, S)
+    J = jac(theta)
+    u = S @ jax.grad(lambda th: jnp.sum((jac(th) @ S) * jac(th)) / problem.num_samples)(theta)
     return -0.25 * c * (u - S @ (J.T @ mf.gram_pinv_solve(J @ S @ J.T, J @ u)))
 
 
-def force(problem, theta, S, c):
-    """F = −(4/c)S⁻¹·drift: its tangential part on Γ is that of ∇³L[S]."""
-    return -4.0 / c * jnp.linalg.solve(S, velocity(problem, theta, S, c))
+def force(family, problem, theta, c):
+    """F = −(4/c)S⁻¹·drift at S = S(V*(θ)) (differentiable in θ): its tangential part on Γ is that of ∇³L[S]."""
+    S = preconditioner_at(family, problem, theta, c)
+    return -4.0 / c * jnp.linalg.solve(S, drift(problem, theta, S, c))
 
 
-def shampoo_force(problem, theta, c, power=POWER):
-    return force(problem, theta, shampoo_preconditioner(shampoo_second_moments(problem, theta, c), power), c)
-
-
-def adam_force(problem, theta, c):
-    return force(problem, theta, adam_preconditioner_matrix(problem, theta, c), c)
+def family_force(family, problem, theta, c):
+    """F = −(4/c)S⁻¹·(the family's `jacobian_slow_velocity`) at v = V*(θ): the same field, for values only
+    (no derivative through S)."""
+    S = preconditioner_at(family, problem, theta, c)
+    return -4.0 / c * jnp.linalg.solve(S, family.jacobian_slow_velocity(problem.residuals, theta, c))
 
 
 # ----------------------------------------------------------------------------- row 1: construction
 @jax.jit
 def _construction_jit(problem, z0, c):
     rank = problem.num_samples
-    S = shampoo_preconditioner(shampoo_second_moments(problem, z0, c))
-    vel = velocity(problem, z0, S, c)
+    family = shampoo(problem)
+    V = family.label_noise_fixed_point(problem.loss, z0, c)  # 𝒱(cH): partial traces of the Hessian
+    S = family.preconditioner(V)
+    vel = family.jacobian_slow_velocity(problem.residuals, z0, c)  # Gauss–Newton route, v = V*
+    vel_h = family.slow_velocity(problem.loss, z0, c, rank=rank)  # Hessian route, v = V*
     # change of variables x = Rx′, R = S^{½}: drift = ½∂²Φ_S[S(cH)S] = ½R∂²Φ′[R(cH)R]
     lam, U = jnp.linalg.eigh(S)
     R = (U * jnp.sqrt(lam)) @ U.T
     Rinv = (U / jnp.sqrt(lam)) @ U.T
     H = mf.hessian(problem.loss, z0)
     ref = 0.5 * R @ mf.projection_second_derivative(lambda xp: problem.loss(R @ xp), Rinv @ z0, c * R @ H @ R, rank=rank)
-    e_cov = jnp.linalg.norm(vel - ref) / jnp.linalg.norm(ref)
+    rel = lambda a, b: jnp.linalg.norm(a - b) / jnp.linalg.norm(b)
+    e_cov = jnp.maximum(rel(vel, ref), rel(vel_h, ref))
+    # the curl's differentiable drift (written here) against the family's velocity
+    e_drift = rel(drift(problem, z0, preconditioner_at(family, problem, z0, c), c), vel)
     normal = jnp.linalg.norm(problem.jacobian(z0) @ vel) / jnp.linalg.norm(vel)
-    # the same code with Adam's diagonal S against the lab's Adam velocity
-    Sa = adam_preconditioner_matrix(problem, z0, c)
-    va = velocity(problem, z0, Sa, c)
-    vlab = slow.adam_label_noise_velocity(problem.loss, z0, c, jnp.diagonal(Sa), rank=rank)
-    e_adam = jnp.linalg.norm(va - vlab) / jnp.linalg.norm(vlab)
-    # V* = c·partial traces of H (Hessian route)
+    # Adam's S through Shampoo's full-matrix code: 1×1 matrices at exponent ¼ per side give S_jj = (c H_jj)^{−½},
+    # against the Adam family (`sde.slow.adam_label_noise_velocity`); the curl's drift with Adam's S likewise
+    as_adam = Shampoo(shapes=((1, 1),) * z0.size, power=0.25)
+    va = ADAM.slow_velocity(problem.loss, z0, c, ADAM.label_noise_fixed_point(problem.loss, z0, c), rank=rank)
+    e_adam = jnp.maximum(rel(as_adam.jacobian_slow_velocity(problem.residuals, z0, c), va),
+                         rel(drift(problem, z0, preconditioner_at(ADAM, problem, z0, c), c), va))
+    # V* = c·partial traces of H (the family, Hessian route) against E[GGᵀ], E[GᵀG] of the noise
     e_fix = 0.0
-    for (s, p, q), (VL, VR) in zip(layer_blocks(problem.model), shampoo_second_moments(problem, z0, c)):
-        Hw = H[s : s + p * q, s : s + p * q].reshape(p, q, p, q)
-        e_fix = jnp.maximum(e_fix, jnp.linalg.norm(VL - c * jnp.einsum("iaja->ij", Hw)) / jnp.linalg.norm(VL))
-        e_fix = jnp.maximum(e_fix, jnp.linalg.norm(VR - c * jnp.einsum("aiaj->ij", Hw)) / jnp.linalg.norm(VR))
-    # Kronecker order: vec_r(A M B) = (A ⊗ Bᵀ) vec_r(M); vec_c(A M B) = (Bᵀ ⊗ A) vec_c(M)
+    for (VL, VR), (GL, GR) in zip(V, gradient_moments(problem, z0, c)):
+        e_fix = jnp.maximum(e_fix, jnp.maximum(rel(VL, GL), rel(VR, GR)))
+    # Kronecker order: vec_r(A M B) = (A ⊗ Bᵀ) vec_r(M); vec_c(A M B) = (Bᵀ ⊗ A) vec_c(M); and the family's
+    # discrete update (matrix form V_L^{−½} M V_R^{−½}, here β₁ = 0, η = 1) is −S(V′)g with the flow's S
     A, B, M = (jax.random.normal(jax.random.PRNGKey(k), (2, 2), jnp.float64) for k in (0, 1, 2))
     B = B @ B.T
+    g = jax.random.normal(jax.random.PRNGKey(3), z0.shape, jnp.float64)
+    tx = family.transform(1.0, b1=0.0, b2=0.5, eps=0.0)
+    update, state = tx.update(g, family.with_second_moment(tx.init(z0), V), z0)
     e_kron = jnp.maximum(
-        jnp.linalg.norm(jnp.kron(A, B.T) @ M.reshape(-1) - (A @ M @ B).reshape(-1)),
-        jnp.linalg.norm(jnp.kron(B.T, A) @ M.T.reshape(-1) - (A @ M @ B).T.reshape(-1)),
+        jnp.maximum(jnp.linalg.norm(jnp.kron(A, B.T) @ M.reshape(-1) - (A @ M @ B).reshape(-1)),
+                    jnp.linalg.norm(jnp.kron(B.T, A) @ M.T.reshape(-1) - (A @ M @ B).T.reshape(-1))),
+        rel(update, -family.preconditioner(state.v) @ g),
     )
-    return e_cov, normal, e_adam, e_fix, e_kron, jnp.linalg.norm(vel)
+    return e_cov, e_drift, normal, e_adam, e_fix, e_kron, jnp.linalg.norm(vel)
 
 
 def _construction(problem, z0, c):
@@ -254,16 +244,17 @@ def _curl_of(field, problem, z0):
 @jax.jit
 def _curls(problem, z0, c, powers):
     """`_curl_of` for Shampoo at each exponent in `powers` (vmapped) and for Adam (the control)."""
-    sh = jax.vmap(lambda p: _curl_of(lambda th: shampoo_force(problem, th, c, p), problem, z0))(powers)
-    return sh, _curl_of(lambda th: adam_force(problem, th, c), problem, z0)
+    sh = jax.vmap(lambda p: _curl_of(lambda th: force(shampoo(problem, p), problem, th, c), problem, z0))(powers)
+    return sh, _curl_of(lambda th: force(ADAM, problem, th, c), problem, z0)
 
 
 @jax.jit
 def _circulations(problem, z0, c, e1, e2, radii):
     """(∮ω, ∮|⟨F, γ′⟩|dφ, max L(γ)) around γ(φ) = retract(ζ₀ + r(cos φ e₁ + sin φ e₂)) ⊂ Γ for every r, for
     Shampoo and for Adam (periodic trapezoid, γ′ by jax.jvp through the retraction)."""
-    return (jax.vmap(lambda r: _circulation(lambda th: shampoo_force(problem, th, c), problem, z0, e1, e2, r))(radii),
-            jax.vmap(lambda r: _circulation(lambda th: adam_force(problem, th, c), problem, z0, e1, e2, r))(radii))
+    loops = [functools.partial(_circulation, functools.partial(family_force, family, problem, c=c), problem, z0, e1, e2)
+             for family in (shampoo(problem), ADAM)]
+    return tuple(jax.vmap(loop)(radii) for loop in loops)
 
 
 def _circulation(field, problem, z0, e1, e2, r):
@@ -281,34 +272,32 @@ def _circulation(field, problem, z0, e1, e2, r):
 
 # ----------------------------------------------------------------------------- row 4: discrete Shampoo
 def _flow(problem, z0, c):
-    """The coupled (ζ, V) slow flow from (ζ₀, V*(ζ₀)) to T (RK4, 200 steps)."""
+    """The coupled (ζ, V) slow flow from (ζ₀, V*(ζ₀)) to T (RK4, 200 steps): the family's
+    `jacobian_slow_velocity` and `jacobian_state_velocity`, dV/dt = c₂(V*(ζ) − V)."""
+    family = shampoo(problem)
 
     def field(y):
-        z, Vs = y
-        vel = velocity(problem, z, shampoo_preconditioner(Vs), c)
-        target = shampoo_second_moments(problem, z, c)
-        return vel, jax.tree_util.tree_map(lambda a, b: C2 * (a - b), target, Vs)
+        z, V = y
+        return (family.jacobian_slow_velocity(problem.residuals, z, c, V),
+                family.jacobian_state_velocity(problem.residuals, z, V, c, C2))
 
-    return rk4(field, (z0, shampoo_second_moments(problem, z0, c)), T, 200)[0]
+    return rk4(field, (z0, family.jacobian_fixed_point(problem.residuals, z0, c)), T, 200)[0]
 
 
-@jax.jit
 def _simulate(problem, z0, eta, steps, keys, c):
-    """Discrete Shampoo from ζ₀ (m₀ = 0, V₀ = V*(ζ₀)), runs in antithetic pairs (ε, −ε); end points."""
-    b2 = 1.0 - C2 * eta**2
-    blocks = layer_blocks(problem.model)
-    V0 = shampoo_second_moments(problem, z0, c)
-    signs = jnp.concatenate([jnp.ones(keys.shape[0] // 2), -jnp.ones(keys.shape[0] // 2)])
-
-    def one(key, sign):
-        def body(k, carry):
-            eps = sign * DELTA * jax.random.normal(jax.random.fold_in(key, k), (problem.num_samples,))
-            g = problem.labelled_gradient(carry[0], problem.y + eps)
-            return shampoo_update(*carry, g, blocks, eta, B1, b2)
-
-        return jax.lax.fori_loop(0, steps, body, (z0, jnp.zeros_like(z0), V0))[0]
-
-    return jax.vmap(one)(keys, signs)
+    """Discrete EMA Shampoo (`family.transform`, β₁ = B1, 1 − β₂ = c₂η², ε = 0, no bias correction) from ζ₀
+    with m₀ = 0, V₀ = V*(ζ₀), on the engine (`simulate_runs`), every key run twice: with `NOISE` and with
+    its mirror image (`AntitheticNoise`, ε → −ε). End points [θ₊; θ₋] and whether every run stayed finite."""
+    family = shampoo(problem)
+    tx = family.transform(eta, b1=B1, b2=1.0 - C2 * eta**2, eps=0.0)
+    state = family.with_second_moment(tx.init(z0), family.jacobian_fixed_point(problem.residuals, z0, c))
+    pairs = keys.shape[0]
+    state0 = jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, (pairs, *jnp.shape(a))), state)
+    theta0 = jnp.broadcast_to(z0, (pairs, z0.size))
+    sims = [simulate_runs(problem, noise, tx, theta0, keys, num_steps=steps, log_every=steps, opt_state0=state0,
+                          block_size=pairs) for noise in (NOISE, AntitheticNoise(NOISE))]
+    ok = all(bool(np.all(np.asarray(sim.status) == RunStatus.OK)) for sim in sims)
+    return jnp.concatenate([sim.theta for sim in sims]), ok
 
 
 def _pair_se(x):
@@ -320,18 +309,18 @@ def _pair_se(x):
 
 def _discrete(etas, runs):
     problem, z0 = matrix_factorization()
-    c = noise_c(problem)
+    c = NOISE.label_noise_constant(problem)
     delta = np.asarray(_flow(problem, z0, c) - z0)
     scale = float(np.linalg.norm(delta))
     keys = jax.random.split(jax.random.PRNGKey(11), runs // 2)
-    keys = jnp.concatenate([keys, keys])
     rows = []
     for eta in etas:
         steps = round(T / eta**2)
-        disp = np.asarray(_simulate(problem, z0, eta, steps, keys, c) - z0)
+        theta, ok = _simulate(problem, z0, eta, steps, keys, c)
+        disp = np.asarray(theta - z0)
         mean = disp.mean(axis=0)
         rows.append({
-            "eta": eta, "steps": steps, "ok": bool(np.all(np.isfinite(disp))),
+            "eta": eta, "steps": steps, "ok": ok and bool(np.all(np.isfinite(disp))),
             "err": float(np.linalg.norm(mean - delta) / scale), "se": _pair_se(disp) / scale,
             "ratio": float(mean @ delta / scale**2),
         })
@@ -342,19 +331,22 @@ def _discrete(etas, runs):
 def check(size: str) -> list[CheckResult]:
     full = check_size(size)
     problem, z0 = matrix_factorization()
-    c = noise_c(problem)
-    e_cov, normal, e_adam, e_fix, e_kron, speed = _construction(problem, z0, c)
+    c = NOISE.label_noise_constant(problem)
+    e_cov, e_drift, normal, e_adam, e_fix, e_kron, speed = _construction(problem, z0, c)
     rows = [
         CheckResult(
             "Shampoo slow flow with a full S = blockdiag(V_L*^{−½} ⊗ V_R*^{−½}) (row-major vec): "
             "−(c/4)∂Φ_S S∇³L[S] = ½∂²Φ_S[S(cH)S] (x = S^{½}x′), tangent to Γ",
             SOURCE + "; docs/theory.md s4.3",
-            "vec_r(AMB) = (A⊗Bᵀ)vec_r(M), vec_c(AMB) = (Bᵀ⊗A)vec_c(M): max error " + f"{e_kron:.1e}",
-            max(e_cov, normal, e_adam, e_fix, e_kron),
+            "vec_r(AMB) = (A⊗Bᵀ)vec_r(M), vec_c(AMB) = (Bᵀ⊗A)vec_c(M), discrete update = −S(V′)g: max error "
+            + f"{e_kron:.1e}",
+            max(e_cov, e_drift, normal, e_adam, e_fix, e_kron),
             1e-10,
             note=f"2-layer factorization ⟨A_k, W₂W₁⟩ (2×2 layers, n = 3, dim Γ = 5), c = {c:.4g}, |ζ̇| = {speed:.3f}: "
-            f"vs change of variables {e_cov:.1e}, normal part |Jζ̇|/|ζ̇| {normal:.1e}; same code with Adam's diagonal S "
-            f"vs sde.slow.adam_label_noise_velocity {e_adam:.1e}; E[GGᵀ], E[GᵀG] vs c·partial traces of H {e_fix:.1e}",
+            f"sde.families.Shampoo velocity (Jacobian and Hessian routes) vs change of variables {e_cov:.1e}, normal part "
+            f"|Jζ̇|/|ζ̇| {normal:.1e}; the curl's differentiable drift vs the family's {e_drift:.1e}; Shampoo's code with "
+            f"1×1 blocks at exponent ¼ (Adam's S) and the curl's drift with Adam's S vs sde.slow.adam_label_noise_velocity "
+            f"{e_adam:.1e}; V* (c·partial traces of H) vs E[GGᵀ], E[GᵀG] of the noise {e_fix:.1e}",
         )
     ]
     (rel_sh, wedge_sh, curl_sh, e1s, e2s), (rel_ad, wedge_ad, curl_ad, _, _) = _curls(
