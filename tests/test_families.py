@@ -22,9 +22,9 @@ import pytest
 
 from implicit_bias_lab import models
 from implicit_bias_lab.sde import manifold as mf
-from implicit_bias_lab.sde.discrete import simulate_runs
+from implicit_bias_lab.sde.discrete import antithetic_pair_se, simulate_antithetic
 from implicit_bias_lab.sde.families import FAMILIES, AdamMini, get_family
-from implicit_bias_lab.sde.noise import AntitheticNoise, LabelNoise
+from implicit_bias_lab.sde.noise import LabelNoise
 from implicit_bias_lab.sde.slow import integrate_slow_flow
 
 NAMES = sorted(FAMILIES)
@@ -139,16 +139,10 @@ def discrete_mean(family, problem, z0, noise, eta, T):
         hp = {"decay": 1 - C2 * eta**2, "eps": 0.0}
     tx = family.transform(eta, **hp)
     state = family.with_second_moment(tx.init(z0), family.fixed_point(noise.covariance(problem, z0)))
-    state0 = jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, (PAIRS, *jnp.shape(a))), state)
-    keys = jax.random.split(jax.random.PRNGKey(5), PAIRS)
-    ends = []
-    for nz in (noise, AntitheticNoise(noise)):
-        sim = simulate_runs(problem, nz, tx, jnp.broadcast_to(z0, (PAIRS, z0.size)), keys, num_steps=steps, log_every=steps,
-                            opt_state0=state0)
-        assert np.all(np.asarray(sim.status) == 0)
-        ends.append(np.asarray(sim.theta))
-    pair_means = 0.5 * (ends[0] + ends[1])
-    return pair_means.mean(axis=0), np.linalg.norm(pair_means.std(axis=0)) / np.sqrt(PAIRS)
+    sim = simulate_antithetic(problem, noise, tx, z0, jax.random.split(jax.random.PRNGKey(5), PAIRS), num_steps=steps, opt_state0=state)
+    assert np.all(np.asarray(sim.status) == 0)
+    theta = np.asarray(sim.theta)
+    return theta.mean(axis=0), antithetic_pair_se(theta)
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -82,9 +82,9 @@ from implicit_bias_lab import models
 from implicit_bias_lab.paper_checks.catalogue import CheckResult
 from implicit_bias_lab.paper_checks.claims._util import check_size, rk4, sym_zero
 from implicit_bias_lab.sde import manifold as mf
-from implicit_bias_lab.sde.discrete import RunStatus, simulate_runs
+from implicit_bias_lab.sde.discrete import RunStatus, antithetic_pair_se, simulate_antithetic
 from implicit_bias_lab.sde.families import Adalayer, Adam, AdamMini
-from implicit_bias_lab.sde.noise import AntitheticNoise, LabelNoise
+from implicit_bias_lab.sde.noise import LabelNoise
 
 CLAIM = "Adam-mini/Adalayer under label noise regularize Σ_k √(|B_k| tr H_{B_k}) (exponent −½ on tr H_B/|B|, not +½)"
 SOURCE = "Li–Wen–Lyu (NeurIPS 2025) §5, Table 1 and appendix (Adam-mini, Adalayer); docs/theory.md s4.5"
@@ -243,31 +243,20 @@ def _flow(problem, z0, family, c):
 
 def _simulate(problem, z0, family, eta, steps, keys, c):
     """Discrete block Adam (`family.transform`, β₁ = B1, 1 − β₂ = c₂η², ε = 0, no bias correction) from ζ₀
-    with m₀ = 0, v₀ = v*(ζ₀), on the engine (`simulate_runs`), every key run twice: with `NOISE` and with
+    with m₀ = 0, v₀ = v*(ζ₀), on the engine (`simulate_antithetic`), every key run twice: with `NOISE` and with
     its mirror image (`AntitheticNoise`, ε → −ε). End points [θ₊; θ₋], their retractions onto Γ, and
     whether every run stayed finite."""
     tx = family.transform(eta, b1=B1, b2=1.0 - C2 * eta**2, eps=0.0)
     state = family.with_second_moment(tx.init(z0), family.label_noise_fixed_point(problem.loss, z0, c))
-    pairs = keys.shape[0]
-    state0 = jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, (pairs, *jnp.shape(a))), state)
-    theta0 = jnp.broadcast_to(z0, (pairs, z0.size))
-    sims = [simulate_runs(problem, noise, tx, theta0, keys, num_steps=steps, log_every=steps, opt_state0=state0,
-                          block_size=pairs) for noise in (NOISE, AntitheticNoise(NOISE))]
-    theta = jnp.concatenate([sim.theta for sim in sims])
-    ok = all(bool(np.all(np.asarray(sim.status) == RunStatus.OK)) for sim in sims)
+    sim = simulate_antithetic(problem, NOISE, tx, z0, keys, num_steps=steps, opt_state0=state)
+    theta = sim.theta
+    ok = bool(np.all(np.asarray(sim.status) == RunStatus.OK))
     return theta, _retract(problem, theta), ok
 
 
 @jax.jit
 def _retract(problem, theta):
     return jax.vmap(lambda th: mf.retract_to_manifold(problem, th))(theta)
-
-
-def _pair_se(x):
-    """Standard error of the mean of runs stored as antithetic halves [x₊; x₋] (pairs are i.i.d.)."""
-    h = x.shape[0] // 2
-    pairs = 0.5 * (x[:h] + x[h:])
-    return float(np.sqrt(np.sum(np.atleast_2d(np.var(pairs.reshape(h, -1), axis=0, ddof=1))) / h))
 
 
 def _discrete(etas, runs):
@@ -296,9 +285,9 @@ def _discrete(etas, runs):
             ok = ok and bool(np.all(np.isfinite(disp)))
             rows.append({
                 "eta": eta, "steps": steps, "ok": ok,
-                "err": float(np.linalg.norm(mean - delta) / scale), "se": _pair_se(disp) / scale,
+                "err": float(np.linalg.norm(mean - delta) / scale), "se": antithetic_pair_se(disp) / scale,
                 "ratio": float(mean @ delta / scale**2),
-                "dR": float(dR.mean()), "dR_se": _pair_se(dR), "dRp": float(dRp.mean()), "dRp_se": _pair_se(dRp),
+                "dR": float(dR.mean()), "dR_se": antithetic_pair_se(dR), "dRp": float(dRp.mean()), "dRp_se": antithetic_pair_se(dRp),
             })
         slope = float(np.polyfit(np.log([r["eta"] for r in rows]), np.log([r["err"] for r in rows]), 1)[0])
         out[name] = {"rows": rows, "slope": slope, "flow_dR": flow_dR, "flow_dRp": flow_dRp}

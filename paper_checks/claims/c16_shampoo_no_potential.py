@@ -78,9 +78,9 @@ from implicit_bias_lab import models
 from implicit_bias_lab.paper_checks.catalogue import CheckResult
 from implicit_bias_lab.paper_checks.claims._util import check_size, rk4
 from implicit_bias_lab.sde import manifold as mf
-from implicit_bias_lab.sde.discrete import RunStatus, simulate_runs
+from implicit_bias_lab.sde.discrete import RunStatus, antithetic_pair_se, simulate_antithetic
 from implicit_bias_lab.sde.families import Adam, Shampoo, matrix_shapes
-from implicit_bias_lab.sde.noise import AntitheticNoise, LabelNoise
+from implicit_bias_lab.sde.noise import LabelNoise
 
 CLAIM = "Shampoo under label noise has no explicit regularizer: its slow drift's 1-form on Γ has non-zero curl"
 SOURCE = "Li–Wen–Lyu (NeurIPS 2025) §5 (Shampoo); docs/theory.md s4.5"
@@ -286,25 +286,14 @@ def _flow(problem, z0, c):
 
 def _simulate(problem, z0, eta, steps, keys, c):
     """Discrete EMA Shampoo (`family.transform`, β₁ = B1, 1 − β₂ = c₂η², ε = 0, no bias correction) from ζ₀
-    with m₀ = 0, V₀ = V*(ζ₀), on the engine (`simulate_runs`), every key run twice: with `NOISE` and with
+    with m₀ = 0, V₀ = V*(ζ₀), on the engine (`simulate_antithetic`), every key run twice: with `NOISE` and with
     its mirror image (`AntitheticNoise`, ε → −ε). End points [θ₊; θ₋] and whether every run stayed finite."""
     family = shampoo(problem)
     tx = family.transform(eta, b1=B1, b2=1.0 - C2 * eta**2, eps=0.0)
     state = family.with_second_moment(tx.init(z0), family.jacobian_fixed_point(problem.residuals, z0, c))
-    pairs = keys.shape[0]
-    state0 = jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, (pairs, *jnp.shape(a))), state)
-    theta0 = jnp.broadcast_to(z0, (pairs, z0.size))
-    sims = [simulate_runs(problem, noise, tx, theta0, keys, num_steps=steps, log_every=steps, opt_state0=state0,
-                          block_size=pairs) for noise in (NOISE, AntitheticNoise(NOISE))]
-    ok = all(bool(np.all(np.asarray(sim.status) == RunStatus.OK)) for sim in sims)
-    return jnp.concatenate([sim.theta for sim in sims]), ok
-
-
-def _pair_se(x):
-    """Standard error of the mean of runs stored as antithetic halves [x₊; x₋] (pairs are i.i.d.)."""
-    h = x.shape[0] // 2
-    pairs = 0.5 * (x[:h] + x[h:])
-    return float(np.sqrt(np.sum(np.var(pairs.reshape(h, -1), axis=0, ddof=1)) / h))
+    sim = simulate_antithetic(problem, NOISE, tx, z0, keys, num_steps=steps, opt_state0=state)
+    ok = bool(np.all(np.asarray(sim.status) == RunStatus.OK))
+    return sim.theta, ok
 
 
 def _discrete(etas, runs):
@@ -321,7 +310,7 @@ def _discrete(etas, runs):
         mean = disp.mean(axis=0)
         rows.append({
             "eta": eta, "steps": steps, "ok": ok and bool(np.all(np.isfinite(disp))),
-            "err": float(np.linalg.norm(mean - delta) / scale), "se": _pair_se(disp) / scale,
+            "err": float(np.linalg.norm(mean - delta) / scale), "se": antithetic_pair_se(disp) / scale,
             "ratio": float(mean @ delta / scale**2),
         })
     slope = float(np.polyfit(np.log([r["eta"] for r in rows]), np.log([r["err"] for r in rows]), 1)[0])

@@ -3,7 +3,15 @@
 from implicit_bias_lab.sde.discrete.adaptive import AdaptiveState, adam, adame, adaptive, rmsprop
 from implicit_bias_lab.sde.discrete.registry import OPTIMIZERS, make_optimizer
 from implicit_bias_lab.sde.discrete.sgd import SGDState, sgd
-from implicit_bias_lab.sde.discrete.simulate import RunStatus, Simulation, cast_floats, simulate, simulate_runs
+from implicit_bias_lab.sde.discrete.simulate import (
+    RunStatus,
+    Simulation,
+    antithetic_pair_se,
+    cast_floats,
+    simulate,
+    simulate_antithetic,
+    simulate_runs,
+)
 
 __all__ = [
     "AdaptiveState",
@@ -14,10 +22,12 @@ __all__ = [
     "adam",
     "adame",
     "adaptive",
+    "antithetic_pair_se",
     "cast_floats",
     "make_optimizer",
     "rmsprop",
     "sgd",
     "simulate",
+    "simulate_antithetic",
     "simulate_runs",
 ]
