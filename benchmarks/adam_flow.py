@@ -14,11 +14,14 @@ side by side (seconds after compilation), max|Δw|/max|w| and the test loss; the
 then a second, cached call; the old routes took 71 s quasi-static with float32 Grams and the
 unguarded `square_stop`, 356 s v-state, benchmarks/README.md). `full` adds the original
 one-extinction-per-step stepper at d = 1000, the old v-state route at d = 10⁴ (≈ 6 min on quiet
-cores, far more on busy ones) and the SGD flow at d = 10⁴ as the sweep runs it (vmapped
-`integrate_sgd_flow_stepped`, rows zero-padded to n_max = 1000) and unpadded, extrapolated from 2
-and 6 RK4 steps.
+cores, far more on busy ones) and the SGD flow at d = 10⁴: the per-instance route
+`integrate_sgd_flow_compact` (what the sweep runs at d ≥ 2000; first and cached call) and the
+vmapped `integrate_sgd_flow_stepped` unpadded and rows zero-padded to n_max = 1000 (as the sweep
+runs it at d < 2000), extrapolated from 2 and 6 RK4 steps. `--paper-n` picks the paper-size
+instances' n (one or more), `--skip-small` leaves out d = 1000, `--sgd` adds the SGD flow's per-instance
+route to `small` (the old SGD routes only run with `full`).
 
-    python -m benchmarks.adam_flow [--size small|full]
+    python -m benchmarks.adam_flow [--size small|full] [--paper-n N ...] [--skip-small] [--sgd]
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from implicit_bias_lab.sde.slow_diagonal import (
     STATUS_NAMES,
     integrate_adam_flow_compact,
     integrate_adam_flow_stepped,
+    integrate_sgd_flow_compact,
     integrate_sgd_flow_stepped,
 )
 from implicit_bias_lab.sde.slow_diagonal_state import integrate_adam_state_flow, integrate_adam_state_flow_compact
@@ -107,41 +111,55 @@ def small(original: bool = False) -> list[dict]:
     return rows
 
 
-def paper_size(old: bool = False, sgd: bool = False) -> list[dict]:
+def paper_size(old: bool = False, sgd: bool = False, n: int = 500, old_sgd: bool | None = None, cached: bool = True) -> list[dict]:
+    """One d = 10⁴, κ = 50 instance of the `paper` preset at n: the new Adam routes (first call,
+    and a second, cached one when `cached`), with `old` the old v-state route, with `sgd` the SGD
+    flow (`sgd_flow`; its old routes with `old_sgd`, default `old`)."""
     t0 = time.perf_counter()
-    data, theta0, config = landing(10_000, 50, 500, 0, 2000)
-    print(f"d=10^4 κ=50 n=500: GD landing {time.perf_counter() - t0:.0f} s", flush=True)
+    data, theta0, config = landing(10_000, 50, n, 0, 2000)
+    print(f"d=10^4 κ=50 n={n}: GD landing {time.perf_counter() - t0:.0f} s", flush=True)
     rows = []
     for name, (f_old, f_new) in _flows(data, theta0, config).items():
         sec, res = _timed(f_new)
-        rows.append(_line(f"d=10^4 n=500 {name}: new, first call (compiles)", sec, res, data))
-        sec, res2 = _timed(f_new)
-        rows.append(_line(f"d=10^4 n=500 {name}: new, second call (cached)", sec, res2, data))
+        rows.append(_line(f"d=10^4 n={n} {name}: new, first call (compiles)", sec, res, data))
+        if cached:
+            sec, res = _timed(f_new)
+            rows.append(_line(f"d=10^4 n={n} {name}: new, second call (cached)", sec, res, data))
         if old and name == "v-state":
             sec, r_old = _timed(f_old)
-            rows.append(_line(f"d=10^4 n=500 {name}: old (with compilation)", sec, r_old, data))
-            _line(f"d=10^4 n=500 {name}: new against old", rows[-2]["seconds"], res2, data, r_old)
+            rows.append(_line(f"d=10^4 n={n} {name}: old (with compilation)", sec, r_old, data))
+            _line(f"d=10^4 n={n} {name}: new against old", rows[-2]["seconds"], res, data, r_old)
     if sgd:
-        rows += sgd_flow(data, theta0, config)
+        rows += sgd_flow(data, theta0, config, old=old if old_sgd is None else old_sgd, cached=cached)
     return rows
 
 
-def sgd_flow(data, theta0, config) -> list[dict]:
-    """The SGD flow as the sweep calls it (`integrate_sgd_flow_stepped`, rows zero-padded to n_max =
-    1000 and scaled, vmapped) and unpadded; per RK4 step from 2 and 6 steps, × config.sgd_flow_steps."""
+def sgd_flow(data, theta0, config, old: bool = True, cached: bool = True) -> list[dict]:
+    """The SGD flow's per-instance route (`integrate_sgd_flow_compact`, the sweep's at d ≥ 2000:
+    first call, and a second, cached one when `cached`), and with `old` the vmapped
+    `integrate_sgd_flow_stepped` with rows zero-padded to n_max = 1000 and scaled (the sweep's at
+    d < 2000) and unpadded, per RK4 step from 2 and 6 steps, × config.sgd_flow_steps."""
     X, y = data.X, data.y
     n, n_max = X.shape[0], 1000
     a = math.sqrt(n_max / n)
     c, t1, steps = config.noise_constant(n), 4 * config.sgd_slow_time(n), config.sgd_flow_steps
     rows = []
-    for name, (XX, yy) in (("unpadded", (X, y)), ("padded to n_max = 1000 (as the sweep)", (jnp.pad(X * a, ((0, n_max - n), (0, 0))), jnp.pad(y * a, (0, n_max - n))))):
+    def new():
+        return integrate_sgd_flow_compact(X, y, theta0, t1, noise_scale=c, num_steps=steps)
+
+    for call in ("first call (compiles)", "second call (cached)")[: 2 if cached else 1]:
+        sec, res = _timed(new)
+        rows.append(_line(f"d=10^4 n={n} SGD flow: per-instance route, {call}", sec, res, data))
+    if not old:
+        return rows
+    for name, (XX, yy) in (("unpadded", (X, y)), ("padded to n_max = 1000 (the vmapped sweep route)", (jnp.pad(X * a, ((0, n_max - n), (0, 0))), jnp.pad(y * a, (0, n_max - n))))):
         sec = []
         for k in (2, 6):
             f = jax.jit(jax.vmap(lambda X, y, th, k=k: integrate_sgd_flow_stepped(X, y, th, t1 * k / steps, noise_scale=c, num_steps=k)))
             sec.append(_cached(lambda: f(XX[None], yy[None], theta0[None]))[0])
         per = (sec[1] - sec[0]) / 4
         total = per * steps + max(sec[0] - 2 * per, 0.0)
-        print(f"d=10^4 n=500 SGD flow, {name}: {per:.2f} s per RK4 step → ≈ {total:.0f} s for {steps} steps", flush=True)
+        print(f"d=10^4 n={n} SGD flow, vmapped route {name}: {per:.2f} s per RK4 step → ≈ {total:.0f} s for {steps} steps", flush=True)
         rows.append(dict(label=f"SGD flow {name}", seconds=total, per_step=per))
     return rows
 
@@ -149,11 +167,18 @@ def sgd_flow(data, theta0, config) -> list[dict]:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=("small", "full"), default="small")
+    parser.add_argument("--paper-n", type=int, nargs="+", default=[500], help="n of the d = 10⁴ instances (default 500)")
+    parser.add_argument("--skip-small", action="store_true", help="leave out the d = 1000 comparison")
+    parser.add_argument("--sgd", action="store_true", help="the SGD flow's per-instance route at d = 10⁴ also with --size small")
     args = parser.parse_args(argv)
     enable_x64()
     print(f"load average {os.getloadavg()[0]:.1f}", flush=True)
     full = args.size == "full"
-    return {"small": small(original=full), "paper_size": paper_size(old=full, sgd=full)}
+    out = {"small": [] if args.skip_small else small(original=full)}
+    for n in args.paper_n:
+        out[f"paper_size_n{n}"] = paper_size(old=full, sgd=full or args.sgd, n=n)
+        print(f"load average {os.getloadavg()[0]:.1f}", flush=True)
+    return out
 
 
 if __name__ == "__main__":

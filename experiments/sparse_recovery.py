@@ -457,65 +457,114 @@ def gd_landing(config: Config, chunk: list[Instance]) -> np.ndarray:
     return np.asarray(run_discrete(sim_config, "gd", chunk, data).theta)
 
 
-def slow_flow_final(config: Config, optimizer: str, X, y, n, theta0, quasi_static: bool = False):
-    """The slow flow from θ0 ∈ Γ for a batch of instances (vmapped): SGD's to 4× its e-fold
-    budget; the adaptive methods' with v as a state (sde.slow_diagonal_state) over the discrete
-    run's slow time, or with `quasi_static` Adam's c₂ → ∞ closure to stationarity.
+def slow_flow_final(config: Config, optimizer: str, X, y, n, theta0, quasi_static: bool = False, route: str = "auto"):
+    """The slow flow from θ0 ∈ Γ for a batch of instances: SGD's to 4× its e-fold budget; the
+    adaptive methods' with v as a state (sde.slow_diagonal_state) over the discrete run's slow time,
+    or with `quasi_static` Adam's c₂ → ∞ closure to stationarity.
 
-    X, y are zero-padded to n_max rows and the true rows scaled by √(n_max/n): this leaves Γ, the
-    tangent projections and m_i = (1/n)Σ_k x_ki² unchanged, so every n shares one program.
+    route "vmapped": one program vmapped over the batch (`integrate_sgd_flow_stepped`,
+    `integrate_adam_flow_stepped`, `integrate_adam_state_flow`); X, y are zero-padded to n_max rows
+    and the true rows scaled by √(n_max/n): this leaves Γ, the tangent projections and
+    m_i = (1/n)Σ_k x_ki² unchanged, so every n shares one program. route "compact": the per-instance
+    routes (`integrate_sgd_flow_compact`, `integrate_adam_flow_compact`,
+    `integrate_adam_state_flow_compact`: the columns that matter gathered into blocks, zero rows
+    dropped), one instance after another; X, y may then also be per-instance lists of the true
+    rows. Both take the same steps up to rounding and the compact ones' negligible-column
+    thresholds (tests/test_sparse_recovery.py). "auto": compact when d ≥ 2000 (the paper preset),
+    else vmapped (the default preset and every smaller one run as before).
     Returns (θ, status) with status 0 (stationary, or the SGD flow at 4× its e-fold budget),
-    3 (time budget reached) or 4 (failed).
+    3 (time budget reached), 4 (failed) or 5 (a v-state segment too stiff).
     """
-    from implicit_bias_lab.sde.slow_diagonal import CONVERGED, FAILED, MAX_TIME, integrate_adam_flow_stepped, integrate_sgd_flow_stepped
-    from implicit_bias_lab.sde.slow_diagonal_state import STIFF, integrate_adam_state_flow
+    from implicit_bias_lab.sde.slow_diagonal import (
+        CONVERGED, FAILED, MAX_TIME, integrate_adam_flow_compact, integrate_adam_flow_stepped, integrate_sgd_flow_compact,
+        integrate_sgd_flow_stepped,
+    )
+    from implicit_bias_lab.sde.slow_diagonal_state import STIFF, integrate_adam_state_flow, integrate_adam_state_flow_compact
 
+    if route == "auto":
+        route = "compact" if config.d >= 2000 else "vmapped"
+    if route not in ("vmapped", "compact"):
+        raise ValueError(f"route must be 'auto', 'vmapped' or 'compact', got {route!r}")
+    c = [config.noise_constant(k) for k in n]
+    power = 0.5 if optimizer == "adam" else config.adame_lambda
+    t1_state = config.adam_slow_time * config.init_scale**2
     if optimizer == "sgd":
-        c = jnp.asarray([config.noise_constant(k) for k in n])
         # 4× the e-fold budget in RK4 steps of 2c·dt = 4·sgd_efolds/num_steps ≤ 0.5 (100 steps at the
         # default 8 e-folds: w within 3e-5 of 400 steps, no recovery decision changed of 40)
-        t1 = jnp.asarray([4 * config.sgd_slow_time(k) for k in n])
-        flow = lambda b: integrate_sgd_flow_stepped(b[0], b[1], b[2], b[4], noise_scale=b[3], num_steps=config.sgd_flow_steps)  # noqa: E731
-        res = blocked_vmap(flow, config.block_size)((X, y, theta0, c, t1))
+        t1 = [4 * config.sgd_slow_time(k) for k in n]
         # the SGD flow approaches its limit exponentially: reaching t1 = 4× the budget is "ok"
-        done = (res.status == CONVERGED) | (res.status == MAX_TIME)
+        done = (CONVERGED, MAX_TIME)
     elif quasi_static:
-        def adam(X, y, th):  # time scale of the flow: θ_j(0)² (phase 1 ends at min(u_i², v_i²))
-            scale = jnp.max(th * th)
-            return integrate_adam_flow_stepped(X, y, th, 100.0 * scale, dt_max=0.01 * scale)
-
-        res = blocked_vmap(lambda b: adam(*b), config.block_size)((X, y, theta0))
-        done = res.status == CONVERGED
+        done = (CONVERGED,)
     else:
-        # v as a state, dv/dt = c₂(c·diag H − v), from v₀ = c·diag H(θ₀) (as the discrete run),
-        # over the discrete run's slow time
-        c = jnp.asarray([config.noise_constant(k) for k in n])
-        power = 0.5 if optimizer == "adam" else config.adame_lambda
-        t1 = config.adam_slow_time * config.init_scale**2
+        done = (MAX_TIME,)
+    if route == "compact":
+        thetas, codes = [], []
+        for i in range(len(n)):
+            Xi, yi, th = jnp.asarray(X[i]), jnp.asarray(y[i]), jnp.asarray(theta0[i])
+            if optimizer == "sgd":
+                res = integrate_sgd_flow_compact(Xi, yi, th, t1[i], noise_scale=c[i], num_steps=config.sgd_flow_steps)
+            elif quasi_static:
+                scale = float(jnp.max(th * th))
+                res = integrate_adam_flow_compact(Xi, yi, th, 100.0 * scale, dt_max=0.01 * scale)
+            else:
+                res = integrate_adam_state_flow_compact(Xi, yi, th, t1_state, noise_scale=c[i], c2=config.adam_c2, eps=config.eps,
+                                                        power=power, dead_floor=config.dead_floor)
+            thetas.append(np.asarray(res.theta))
+            codes.append(int(res.status))
+        theta_end, res_status = np.stack(thetas), np.asarray(codes)
+    else:
+        if optimizer == "sgd":
+            flow = lambda b: integrate_sgd_flow_stepped(b[0], b[1], b[2], b[4], noise_scale=b[3], num_steps=config.sgd_flow_steps)  # noqa: E731
+            res = blocked_vmap(flow, config.block_size)((X, y, theta0, jnp.asarray(c), jnp.asarray(t1)))
+        elif quasi_static:
+            def adam(X, y, th):  # time scale of the flow: θ_j(0)² (phase 1 ends at min(u_i², v_i²))
+                scale = jnp.max(th * th)
+                return integrate_adam_flow_stepped(X, y, th, 100.0 * scale, dt_max=0.01 * scale)
 
-        def adam_state(b):
-            return integrate_adam_state_flow(
-                b[0], b[1], b[2], t1, noise_scale=b[3], c2=config.adam_c2, eps=config.eps, power=power,
-                dead_floor=config.dead_floor,
-            )
+            res = blocked_vmap(lambda b: adam(*b), config.block_size)((X, y, theta0))
+        else:
+            # v as a state, dv/dt = c₂(c·diag H − v), from v₀ = c·diag H(θ₀) (as the discrete run),
+            # over the discrete run's slow time
+            def adam_state(b):
+                return integrate_adam_state_flow(
+                    b[0], b[1], b[2], t1_state, noise_scale=b[3], c2=config.adam_c2, eps=config.eps, power=power,
+                    dead_floor=config.dead_floor,
+                )
 
-        res = blocked_vmap(adam_state, config.block_size)((X, y, theta0, c))
-        done = res.status == MAX_TIME
-    status = np.where(np.asarray(done), 0, np.where(np.asarray(res.status) == FAILED, 4, np.where(np.asarray(res.status) == STIFF, 5, 3)))
-    return np.asarray(res.theta), status
+            res = blocked_vmap(adam_state, config.block_size)((X, y, theta0, jnp.asarray(c)))
+        theta_end, res_status = np.asarray(res.theta), np.asarray(res.status)
+    status = np.where(np.isin(res_status, done), 0, np.where(res_status == FAILED, 4, np.where(res_status == STIFF, 5, 3)))
+    return theta_end, status
 
 
-def slow_end_points(config: Config, optimizer: str, chunk: list[Instance], start: np.ndarray, quasi_static: bool = False):
-    """(θ, status, data): where the slow flow from the chunk's GD landing points ends."""
+def slow_end_points(config: Config, optimizer: str, chunk: list[Instance], start: np.ndarray, quasi_static: bool = False,
+                    route: str = "auto"):
+    """(θ, status, data): where the slow flow from the chunk's GD landing points ends (`route` as in
+    `slow_flow_final`; the compact route gets each instance's true rows, and an instance repeated
+    in the chunk, the padding of a short last chunk, is computed once)."""
     data = [instance_data(config, inst) for inst in chunk]
     thetas = np.array(start)
     statuses = np.zeros(len(chunk), np.int64)
     if optimizer != "gd":  # GD's record is its landing point
         n = [inst.n for inst in chunk]
-        scale = [math.sqrt(config.n_max / k) for k in n]
-        X = jnp.stack([jnp.pad(d.X * a, ((0, config.n_max - k), (0, 0))) for d, a, k in zip(data, scale, n)])
-        y = jnp.stack([jnp.pad(d.y * a, (0, config.n_max - k)) for d, a, k in zip(data, scale, n)])
-        thetas, statuses = slow_flow_final(config, optimizer, X, y, n, jnp.asarray(start), quasi_static)
+        if route == "auto":
+            route = "compact" if config.d >= 2000 else "vmapped"
+        if route == "compact":
+            unique, pick = [], []  # pick[i]: which unique instance chunk[i] is
+            for i, inst in enumerate(chunk):
+                same = [j for j, u in enumerate(unique) if chunk[u] == inst and np.array_equal(start[u], start[i])]
+                if not same:
+                    unique.append(i)
+                pick.append(same[0] if same else len(unique) - 1)
+            th_u, st_u = slow_flow_final(config, optimizer, [data[i].X for i in unique], [data[i].y for i in unique],
+                                         [n[i] for i in unique], np.asarray(start)[unique], quasi_static, route)
+            thetas, statuses = th_u[pick], st_u[pick]
+        else:
+            scale = [math.sqrt(config.n_max / k) for k in n]
+            X = jnp.stack([jnp.pad(d.X * a, ((0, config.n_max - k), (0, 0))) for d, a, k in zip(data, scale, n)])
+            y = jnp.stack([jnp.pad(d.y * a, (0, config.n_max - k)) for d, a, k in zip(data, scale, n)])
+            thetas, statuses = slow_flow_final(config, optimizer, X, y, n, jnp.asarray(start), quasi_static, route)
     # the flows assume a start on Γ: a GD landing point that has not fit the data is flagged
     statuses = np.where(relative_misfit(config, start, data) > LANDING_TOLERANCE, 3, statuses)
     return thetas, statuses, data

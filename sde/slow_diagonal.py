@@ -738,6 +738,128 @@ def integrate_sgd_flow_stepped(
     return DiagonalFlowResult(theta, w, jnp.asarray(t1, theta0.dtype), status, jnp.asarray(1), _max_residual(X, y, w))
 
 
+def _sgd_block_velocity(Xr, Xc, keep, mm, theta, noise_scale, opts: _FlowOptions):
+    """(θ̇, ok) of the SGD flow, −2c P_∥(m⊙θ), with the n×n Gram J Jᵀ = 4X Diag(u² + v²)Xᵀ formed
+    from the gathered columns Xc = Xr[:, keep] only (the others' weights are negligible) and solved
+    by `_gram_solve` (Cholesky while of full rank, else the eigh pseudo-inverse); Jg and Jᵀλ over
+    all columns (matrix–vector products)."""
+    u, v = split(theta)
+    g = mm * theta
+    k = (u * u + v * v)[keep]
+    lam, ok = _gram_solve(Xc, 4 * k, jnp.zeros(Xc.shape[0], Xc.dtype), _J_apply(Xr, theta, g), opts)
+    return -2 * noise_scale * (g - _JT_apply(Xr, theta, lam)), ok
+
+
+@partial(jax.jit, static_argnames="opts")
+def _sgd_chunk(Xr, Xc, keep, mm, theta, dt, count, noise_scale, opts: _FlowOptions):
+    """`count` classical RK4 steps of size dt of the block velocity; ok is False once a solve fails."""
+
+    def step(_, carry):
+        th, ok = carry
+        k1, o1 = _sgd_block_velocity(Xr, Xc, keep, mm, th, noise_scale, opts)
+        k2, o2 = _sgd_block_velocity(Xr, Xc, keep, mm, th + 0.5 * dt * k1, noise_scale, opts)
+        k3, o3 = _sgd_block_velocity(Xr, Xc, keep, mm, th + 0.5 * dt * k2, noise_scale, opts)
+        k4, o4 = _sgd_block_velocity(Xr, Xc, keep, mm, th + dt * k3, noise_scale, opts)
+        return th + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4), ok & o1 & o2 & o3 & o4
+
+    return jax.lax.fori_loop(0, count, step, (theta, jnp.asarray(True)))
+
+
+@partial(jax.jit, static_argnames="opts")
+def _sgd_finish(Xr, yr, Xc, keep, mm, theta, noise_scale, opts: _FlowOptions):
+    """Two Gauss–Newton retractions onto Γ (the block Gram) and the final velocity's size."""
+    for _ in range(2):
+        u, v = split(theta)
+        k = (u * u + v * v)[keep]
+        r = Xr @ effective_weights(theta) - yr
+        lam, _ = _gram_solve(Xc, 4 * k, jnp.zeros(Xc.shape[0], Xc.dtype), r, opts)
+        theta = theta - _JT_apply(Xr, theta, lam)
+    vel, _ = _sgd_block_velocity(Xr, Xc, keep, mm, theta, noise_scale, opts)
+    return theta, jnp.max(jnp.abs(vel))
+
+
+def integrate_sgd_flow_compact(
+    X: Array,
+    y: Array,
+    theta0: Array,
+    t1: float,
+    *,
+    noise_scale: float,
+    num_steps: int = 400,
+    linalg: str = "cholesky",
+    pivot_rtol: float = 1e-10,
+    rtol: float = 1e-12,
+    negligible: float = 1e-16,
+    min_columns: int = 128,
+    chunk_steps: int = 4,
+) -> DiagonalFlowResult:
+    """`integrate_sgd_flow_stepped` for ONE instance (not vmappable, not jittable as a whole): the
+    same `num_steps` classical RK4 steps of θ̇ = −2c P_∥(m⊙u, m⊙v) and the same two Gauss–Newton
+    retractions and status, at a fraction of the cost when d ≫ n:
+
+    * the all-zero rows of X (a sweep's padding) are dropped (m is taken over all rows, so the
+      sweep's padded, √(n_max/n)-scaled rows give the flow of the true data);
+    * the n×n systems (JJᵀ)λ = Jg by Cholesky while JJᵀ has full rank (finite factor, smallest
+      pivot² ≥ pivot_rtol·largest), else the eigh pseudo-inverse with relative cutoff `rtol` (what
+      the vmapped route always does; linalg="eigh": always that);
+    * every `chunk_steps` RK4 steps a Python driver gathers the columns of Gram weight
+      u_i² + v_i² > negligible·max into a block of `column_bucket`'s ladder and forms JJᵀ from that
+      block only (n²·block instead of n²·d per evaluation); Jg, Jᵀλ and so every coordinate's
+      velocity still use all columns. Off the limit's support u_i, v_i decay like e^{−2c m_i t} (at
+      rates spread by the projection), so late in the 4× e-fold budget most columns drop out (at
+      d = 10⁴, n = 500 from about 60 % of the steps on, to 3072 columns at the end:
+      benchmarks/README.md). The default 1e-16 drops columns below the rounding of the full
+      Gram's entries.
+
+    negligible=0, linalg="eigh" is the vmapped route up to rounding (tests/test_slow_diagonal_fast.py,
+    which also bounds the defaults' difference). The sparse-recovery sweep's route at d ≥ 2000
+    (experiments/sparse_recovery.py, `slow_flow_final`). LAPACK runs on one thread (`one_blas_thread`);
+    compiled shapes (one per block size) are cached across instances of the same (n, d). Status
+    FAILED on a non-finite state or a failed solve, else CONVERGED when the final velocity is below
+    1e-8·c, else MAX_TIME (as the vmapped route)."""
+    require_x64("sde.slow_diagonal.integrate_sgd_flow_compact")
+    opts = _stepped_options(False, linalg, False, None, 0, pivot_rtol, rtol)
+    with one_blas_thread():
+        return _sgd_flow_compact(X, y, theta0, t1, noise_scale, int(num_steps), opts, float(negligible), int(min_columns), int(chunk_steps))
+
+
+def _sgd_flow_compact(X, y, theta0, t1, noise_scale, num_steps, opts, negligible, min_columns, chunk_steps):
+    X = jnp.asarray(X)
+    y = jnp.asarray(y)
+    theta = jnp.asarray(theta0)
+    dtype = theta.dtype
+    d = X.shape[1]
+    m = second_moments(X)  # over all rows: the sweep's zero rows count
+    mm = jnp.concatenate([m, m])
+    rows = np.flatnonzero(np.any(np.asarray(X) != 0, axis=1))
+    Xr, yr = X[rows], y[rows]
+    dt = jnp.asarray(t1, dtype) / num_steps
+    c = jnp.asarray(noise_scale, dtype)
+    ok = bool(jnp.all(jnp.isfinite(theta)))
+    C, keep, Xc = d, np.arange(d), Xr
+    done = 0
+    while ok and done < num_steps:
+        th = np.asarray(theta)
+        k = th[:d] ** 2 + th[d:] ** 2
+        cols = k > negligible * np.max(k)
+        need = column_bucket(int(cols.sum()), d, min_columns)
+        if need < C or int(cols[keep].sum()) < int(cols.sum()):  # a smaller block fits, or a column came back
+            C = need
+            keep = np.arange(d) if C == d else np.sort(np.argsort(~cols, kind="stable")[:C])
+            Xc = Xr[:, keep]
+        count = min(chunk_steps, num_steps - done)
+        theta, ok_c = _sgd_chunk(Xr, Xc, jnp.asarray(keep), mm, theta, dt, jnp.asarray(count), c, opts)
+        done += count
+        ok = bool(ok_c) and bool(jnp.all(jnp.isfinite(theta)))
+    status = FAILED
+    if ok:
+        theta, speed = _sgd_finish(Xr, yr, Xc, jnp.asarray(keep), mm, theta, c, opts)
+        if bool(jnp.all(jnp.isfinite(theta))):
+            status = CONVERGED if float(speed) <= 1e-8 * float(noise_scale) else MAX_TIME
+    w = effective_weights(theta)
+    return DiagonalFlowResult(theta, w, jnp.asarray(t1, dtype), jnp.asarray(status), jnp.asarray(1), _max_residual(X, y, w))
+
+
 @eqx.filter_jit
 def integrate_sgd_flow(
     X: Array,
@@ -801,6 +923,7 @@ __all__ = [
     "integrate_adam_flow_compact",
     "integrate_adam_flow_stepped",
     "integrate_sgd_flow",
+    "integrate_sgd_flow_compact",
     "integrate_sgd_flow_stepped",
     "jacobian",
     "project_oblique",

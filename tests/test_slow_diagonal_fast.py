@@ -116,3 +116,39 @@ def test_column_buckets():
     assert [column_bucket_below(c, 128) for c in (128, 192, 10_000)] == [-1, 128, 8192]
     for c in range(1, 3000, 37):
         assert c <= column_bucket(c, 10**6, 128) <= max(128, 1.5 * c)
+
+
+def test_sgd_compact_route_equals_the_stepped_route():
+    """integrate_sgd_flow_compact (one instance: zero rows dropped, Cholesky with the eigh fallback,
+    the Gram over the columns of weight u² + v² > 1e-16·max gathered into blocks from 16) against
+    the vmapped route integrate_sgd_flow_stepped, on the sweep's padded and √(n_max/n)-scaled rows,
+    at the sweep's budget (4× 8 e-folds, 100 RK4 steps): the same end point to rounding with
+    negligible=0 and linalg="eigh", to 1e-10 with the defaults, which do shrink the block."""
+    from implicit_bias_lab.sde import slow_diagonal as sd
+
+    d, n = 200, 30
+    data, theta0 = landing_point(d, n, 5, 3)
+    c = 9.0 / n
+    t1 = 4 * 8.0 / (2 * c)
+    ref = sd.integrate_sgd_flow_stepped(data.X, data.y, theta0, t1, noise_scale=c, num_steps=100)
+    X_pad = jnp.pad(data.X, ((0, 7), (0, 0))) * jnp.sqrt((n + 7) / n)
+    y_pad = jnp.pad(data.y, (0, 7)) * jnp.sqrt((n + 7) / n)
+    exact = sd.integrate_sgd_flow_compact(X_pad, y_pad, theta0, t1, noise_scale=c, num_steps=100, negligible=0.0, linalg="eigh")
+    blocks = []
+    real_chunk = sd._sgd_chunk
+    try:  # record the block sizes the driver uses
+        sd._sgd_chunk = lambda Xr, Xc, *a, **k: (blocks.append(Xc.shape), real_chunk(Xr, Xc, *a, **k))[1]
+        fast = sd.integrate_sgd_flow_compact(X_pad, y_pad, theta0, t1, noise_scale=c, num_steps=100, min_columns=16)
+    finally:
+        sd._sgd_chunk = real_chunk
+    scale = float(jnp.max(jnp.abs(ref.w)))
+    for got in (exact, fast):
+        assert int(got.status) == int(ref.status)
+        # on the scaled rows; the end point's Gram is singular, so neither route's retraction gets below ~1e-6
+        assert float(got.max_residual) <= 1.2 * float(ref.max_residual) + 1e-12
+    np.testing.assert_allclose(exact.theta, ref.theta, atol=1e-11, rtol=0)
+    np.testing.assert_allclose(fast.theta, ref.theta, atol=1e-10, rtol=0)
+    np.testing.assert_allclose(fast.w, ref.w, atol=1e-12 * scale, rtol=0)
+    assert blocks[0] == (n, d) and blocks[-1][1] < d  # the padding rows dropped, the block shrunk
+    bad = sd.integrate_sgd_flow_compact(data.X.at[3, 5].set(jnp.nan), data.y, theta0, t1, noise_scale=c, num_steps=8)
+    assert int(bad.status) == FAILED

@@ -373,3 +373,32 @@ def test_paper_protocol_budget_and_averaged_recovery_measure(tmp_path):
     assert "fixed 400 steps" in runs[0].attrs["protocol"]
     assert "last 10 of 20" in runs[10].attrs["recovery_measure"]
     assert Config(**PRESETS["paper-protocol"]).steps("sgd") == Config(**PRESETS["paper-protocol"]).steps("adam") == 20_000
+
+
+def test_compact_and_vmapped_slow_routes_agree():
+    """The per-instance compact routes (`route="compact"`, what "auto" picks at d ≥ 2000) give the
+    vmapped sweep routes' end points to ~1e-6 and the same statuses and recovery decisions, for the
+    SGD flow, the v-state Adam flow and the quasi-static one, at d = 300 (a short chunk, padded as
+    `compute_chunk` pads it: the repeated instance is computed once)."""
+    from implicit_bias_lab.experiments import sparse_recovery as sr
+
+    config = build_config(Config, PRESETS, "default", None, ["d=300", "kappa=5", "n=[20,40]", "seeds=2", "chunk_size=4"])
+    chunk = sr.instances(config)[1:]
+    full = chunk + chunk[-1:]
+    start = sr.gd_landing(config, full)
+    for optimizer, quasi_static in (("sgd", False), ("adam", False), ("adam", True)):
+        ends = {route: sr.slow_end_points(config, optimizer, full, start, quasi_static, route=route) for route in ("vmapped", "compact")}
+        (th_v, st_v, data), (th_c, st_c, _) = ends["vmapped"], ends["compact"]
+        assert list(st_c) == list(st_v) and set(st_v) <= {0, 3}, (optimizer, quasi_static, st_v, st_c)
+        np.testing.assert_allclose(th_c, th_v, atol=1e-6 * float(np.max(np.abs(th_v))), rtol=0)
+        np.testing.assert_array_equal(th_c[-1], th_c[-2])
+        assert decisions(config, th_c, data) == decisions(config, th_v, data)
+    assert sr.slow_end_points(config, "sgd", chunk[:1], start[:1], route="auto")[1].shape == (1,)
+    with pytest.raises(ValueError, match="route"):
+        sr.slow_flow_final(config, "sgd", None, None, [20], None, route="fast")
+
+
+def decisions(config, thetas, data) -> list[bool]:
+    """Recovered or not (test loss ½‖w − w*‖² below the threshold) per end point."""
+    w = thetas[:, : config.d] ** 2 - thetas[:, config.d :] ** 2
+    return [float(np.sum((wi - np.asarray(d.w_star)) ** 2)) / 2 < config.recovery_threshold for wi, d in zip(w, data)]
