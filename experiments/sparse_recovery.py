@@ -57,13 +57,15 @@ from implicit_bias_lab.experiments.reference_solvers import local_weighted_lhalf
 from implicit_bias_lab.models import DiagonalNet, SquaredLossProblem
 from implicit_bias_lab.models.sparse_regression import DESIGNS, MAGNITUDES, make_sparse_regression, population_test_loss
 from implicit_bias_lab.sde.batching import blocked_vmap
-from implicit_bias_lab.sde.discrete import adaptive, sgd
 from implicit_bias_lab.sde.discrete.simulate import make_runner
+from implicit_bias_lab.sde.families import NOISELESS, AbstractOptimizerFamily, get_family
 from implicit_bias_lab.sde.noise import LabelNoise, NoNoise
+from implicit_bias_lab.sde.status import STATUS_NAMES  # 0 ok … 5 stiff, as stored in results.nc
 from implicit_bias_lab.precision import enable_x64
 
 DESCRIPTION = "Sample complexity of sparse recovery: label-noise SGD vs Adam on a diagonal net (Li–Wen–Lyu 2025, Fig. 2)"
-OPTIMIZER_NAMES = ("gd", "sgd", "adam", "adame")
+# optimizer families (sde.families) the sweep runs on the diagonal net; "gd" is SGD without label noise
+OPTIMIZER_NAMES = ("gd", "sgd", "adam", "adame", "adam_mini", "adalayer")
 METHOD_NAMES = ("discrete", "slow", "slow_qs", "l1", "lhalf")
 FIELDS = ("test_loss", "w_error", "trace_hessian", "trace_sqrt_diag_hessian", "train_loss", "steps", "status")
 # hyperparameters that `sweep_key` may vary (one run directory, one dataset, a column per record)
@@ -72,7 +74,6 @@ SWEEPABLE = ("lr_sgd", "lr_adam", "b1", "adam_c2", "eps", "adame_lambda", "label
 # (half the misfit at w = 0), and above which a GD landing point is not on Γ
 FIT_TOLERANCE = 0.5
 LANDING_TOLERANCE = 1e-8
-STATUS_NAMES = {0: "ok", 1: "diverged", 2: "nonfinite", 3: "not_converged", 4: "failed", 5: "stiff"}
 
 
 @dataclass(frozen=True)
@@ -165,6 +166,12 @@ class Config:
             raise ConfigError("config key 'label_noise' must be > 0 for the label-noise optimizer 'sgd'")
 
     # ---- derived quantities ----
+    def family(self, optimizer: str) -> AbstractOptimizerFamily:
+        """The optimizer's family on this diagonal net (AdamE with λ = `adame_lambda`; Adam-mini's
+        blocks are the pairs {u_i, v_i}, Adalayer's all u and all v)."""
+        structure = {"adame": {"power": self.adame_lambda}}.get(optimizer, {})
+        return get_family(optimizer, **structure) if structure else get_family(optimizer, model=DiagonalNet(self.d))
+
     @property
     def n_max(self) -> int:
         return max(self.n)
@@ -191,9 +198,9 @@ class Config:
         (it converges on the fast time scale ηk), else SGD's budget."""
         if self.fixed_steps:
             return self.fixed_steps
-        if optimizer == "gd" and self.gd_steps:
+        if optimizer in NOISELESS and self.gd_steps:
             return self.gd_steps
-        if optimizer in ("gd", "sgd"):
+        if not self.family(optimizer).has_state:
             return math.ceil(self.sgd_slow_time(self.n_max) / self.lr_sgd**2)
         return math.ceil(self.adam_slow_time * self.init_scale**2 / self.lr_adam**2)
 
@@ -349,11 +356,12 @@ def averaged_test_loss(config: Config, theta_logs, w_star) -> np.ndarray:
 
 
 def make_optimizer_factory(config: Config, optimizer: str):
-    if optimizer in ("gd", "sgd"):
-        return lambda learning_rate, eps_scale: sgd(learning_rate)
-    lam = 0.5 if optimizer == "adam" else config.adame_lambda
-    return lambda learning_rate, eps_scale: adaptive(
-        learning_rate, config.b1, config.b2, config.eps * eps_scale, lam, config.adam_bias_correction
+    """(learning_rate, eps_scale) → the family's update (`Config.family`)."""
+    family = config.family(optimizer)
+    if not family.has_state:
+        return lambda learning_rate, eps_scale: family.transform(learning_rate)
+    return lambda learning_rate, eps_scale: family.transform(
+        learning_rate, b1=config.b1, b2=config.b2, eps=config.eps * eps_scale, bias_correction=config.adam_bias_correction
     )
 
 
@@ -383,11 +391,13 @@ def run_discrete(config: Config, optimizer: str, chunk: list[Instance], data: li
     unless `theta0` is given); returns the engine's Simulation."""
     dtype = jnp.float32 if config.dtype == "float32" else jnp.float64
     problems = padded_problems(config, data, dtype)
-    noise = NoNoise() if optimizer == "gd" else LabelNoise(config.label_noise, "rademacher")
-    lr = config.lr_sgd if optimizer in ("gd", "sgd") else config.lr_adam
+    noise = NoNoise() if optimizer in NOISELESS else LabelNoise(config.label_noise, "rademacher")
+    adaptive = config.family(optimizer).has_state
+    lr = config.lr_adam if adaptive else config.lr_sgd
     n = np.asarray([inst.n for inst in chunk], np.float64)
-    # padding scales the gradient by n/n_max: SGD's η and Adam's ε absorb it exactly
-    lr_scale = config.n_max / n if optimizer in ("gd", "sgd") else np.ones_like(n)
+    # padding scales the gradient by n/n_max: SGD's η and the adaptive methods' ε absorb it exactly
+    # (S(v) is homogeneous of degree −1 in the gradient scale for Adam, AdamE's ε-free part aside, Adam-mini, Adalayer)
+    lr_scale = np.ones_like(n) if adaptive else config.n_max / n
     hyper = {"learning_rate": jnp.asarray(lr * lr_scale), "eps_scale": jnp.asarray(n / config.n_max)}
     runner = _runner(config, optimizer, noise, config.steps(optimizer))
     if theta0 is None:
@@ -404,15 +414,18 @@ def discrete_simulation(config: Config, optimizer: str, chunk: list[Instance], l
     dtype = jnp.float32 if config.dtype == "float32" else jnp.float64
     data = [instance_data(config, inst) for inst in chunk]
     theta0 = opt_state0 = None
-    if config.start == "landing" and optimizer != "gd":
+    family = config.family(optimizer)
+    if config.start == "landing" and optimizer not in NOISELESS:
         theta0 = jnp.asarray(landing(), dtype)
-        if optimizer in ("adam", "adame"):
-            # v₀ = c·diag H(θ₀) on the true data, times (n/n_max)² for the padded gradient
+        if family.has_state:
+            # v₀ = 𝒱(c·diag H(θ₀)) on the true data, times (n/n_max)² for the padded gradient
             n = np.asarray([inst.n for inst in chunk], np.float64)
             m = jnp.stack([jnp.mean(d.X**2, axis=0) for d in data])
             c = jnp.asarray([config.noise_constant(inst.n) for inst in chunk])
-            v0 = 4 * (c * (n / config.n_max) ** 2)[:, None] * jnp.concatenate([m, m], axis=1) * theta0**2
-            opt_state0 = jax.vmap(make_optimizer_factory(config, optimizer)(1.0, 1.0).init)(theta0)._replace(v=v0.astype(dtype))
+            h = 4 * (c * (n / config.n_max) ** 2)[:, None] * jnp.concatenate([m, m], axis=1) * theta0**2
+            v0 = jax.vmap(family.fixed_point_from_diagonal)(h)
+            opt_state0 = family.with_second_moment(jax.vmap(make_optimizer_factory(config, optimizer)(1.0, 1.0).init)(theta0),
+                                                   v0.astype(dtype))
     return run_discrete(config, optimizer, chunk, data, theta0, opt_state0), data
 
 
@@ -475,64 +488,47 @@ def slow_flow_final(config: Config, optimizer: str, X, y, n, theta0, quasi_stati
     Returns (θ, status) with status 0 (stationary, or the SGD flow at 4× its e-fold budget),
     3 (time budget reached), 4 (failed) or 5 (a v-state segment too stiff).
     """
-    from implicit_bias_lab.sde.slow_diagonal import (
-        CONVERGED, FAILED, MAX_TIME, integrate_adam_flow_compact, integrate_adam_flow_stepped, integrate_sgd_flow_compact,
-        integrate_sgd_flow_stepped,
-    )
-    from implicit_bias_lab.sde.slow_diagonal_state import STIFF, integrate_adam_state_flow, integrate_adam_state_flow_compact
+    from implicit_bias_lab.sde.slow_diagonal import CONVERGED, FAILED, MAX_TIME
+    from implicit_bias_lab.sde.slow_diagonal_state import STIFF
 
+    family = config.family(optimizer)
     if route == "auto":
         route = "compact" if config.d >= 2000 else "vmapped"
     if route not in ("vmapped", "compact"):
         raise ValueError(f"route must be 'auto', 'vmapped' or 'compact', got {route!r}")
+    if quasi_static and not family.has_quasi_static_diagonal_net_flow:
+        raise ValueError(f"the quasi-static diagonal-net flow is Adam's (λ = ½, ε = 0) only, not {optimizer!r}'s")
+    if not family.has_vmapped_diagonal_net_flow:
+        route = "compact"  # the general flow (sde.slow.integrate_slow_flow) runs one instance at a time
     c = [config.noise_constant(k) for k in n]
-    power = 0.5 if optimizer == "adam" else config.adame_lambda
-    t1_state = config.adam_slow_time * config.init_scale**2
-    if optimizer == "sgd":
+    if not family.has_state:
         # 4× the e-fold budget in RK4 steps of 2c·dt = 4·sgd_efolds/num_steps ≤ 0.5 (100 steps at the
         # default 8 e-folds: w within 3e-5 of 400 steps, no recovery decision changed of 40)
         t1 = [4 * config.sgd_slow_time(k) for k in n]
         # the SGD flow approaches its limit exponentially: reaching t1 = 4× the budget is "ok"
         done = (CONVERGED, MAX_TIME)
-    elif quasi_static:
-        done = (CONVERGED,)
     else:
-        done = (MAX_TIME,)
+        # v as a state, dv/dt = c₂(𝒱(cH) − v), from v₀ = its fixed point (as the discrete run), over
+        # the discrete run's slow time; quasi-static: Adam's c₂ → ∞ closure, to stationarity
+        t1 = [config.adam_slow_time * config.init_scale**2] * len(n)
+        done = (CONVERGED,) if quasi_static else (MAX_TIME,)
+    options = dict(c2=config.adam_c2, eps=config.eps, dead_floor=config.dead_floor, num_steps=config.sgd_flow_steps)
+
+    def flow(X, y, th, c, t1_i, compact):
+        if quasi_static:
+            return family.diagonal_net_quasi_static_flow(X, y, th, compact=compact)
+        # a fixed horizon (the adaptive methods) stays a compile-time constant
+        return family.diagonal_net_flow(X, y, th, t1_i if not family.has_state else t1[0], noise_scale=c, compact=compact, **options)
+
     if route == "compact":
         thetas, codes = [], []
         for i in range(len(n)):
-            Xi, yi, th = jnp.asarray(X[i]), jnp.asarray(y[i]), jnp.asarray(theta0[i])
-            if optimizer == "sgd":
-                res = integrate_sgd_flow_compact(Xi, yi, th, t1[i], noise_scale=c[i], num_steps=config.sgd_flow_steps)
-            elif quasi_static:
-                scale = float(jnp.max(th * th))
-                res = integrate_adam_flow_compact(Xi, yi, th, 100.0 * scale, dt_max=0.01 * scale)
-            else:
-                res = integrate_adam_state_flow_compact(Xi, yi, th, t1_state, noise_scale=c[i], c2=config.adam_c2, eps=config.eps,
-                                                        power=power, dead_floor=config.dead_floor)
+            res = flow(jnp.asarray(X[i]), jnp.asarray(y[i]), jnp.asarray(theta0[i]), c[i], t1[i], True)
             thetas.append(np.asarray(res.theta))
             codes.append(int(res.status))
         theta_end, res_status = np.stack(thetas), np.asarray(codes)
     else:
-        if optimizer == "sgd":
-            flow = lambda b: integrate_sgd_flow_stepped(b[0], b[1], b[2], b[4], noise_scale=b[3], num_steps=config.sgd_flow_steps)  # noqa: E731
-            res = blocked_vmap(flow, config.block_size)((X, y, theta0, jnp.asarray(c), jnp.asarray(t1)))
-        elif quasi_static:
-            def adam(X, y, th):  # time scale of the flow: θ_j(0)² (phase 1 ends at min(u_i², v_i²))
-                scale = jnp.max(th * th)
-                return integrate_adam_flow_stepped(X, y, th, 100.0 * scale, dt_max=0.01 * scale)
-
-            res = blocked_vmap(lambda b: adam(*b), config.block_size)((X, y, theta0))
-        else:
-            # v as a state, dv/dt = c₂(c·diag H − v), from v₀ = c·diag H(θ₀) (as the discrete run),
-            # over the discrete run's slow time
-            def adam_state(b):
-                return integrate_adam_state_flow(
-                    b[0], b[1], b[2], t1_state, noise_scale=b[3], c2=config.adam_c2, eps=config.eps, power=power,
-                    dead_floor=config.dead_floor,
-                )
-
-            res = blocked_vmap(adam_state, config.block_size)((X, y, theta0, jnp.asarray(c)))
+        res = blocked_vmap(lambda b: flow(*b, False), config.block_size)((X, y, theta0, jnp.asarray(c), jnp.asarray(t1)))
         theta_end, res_status = np.asarray(res.theta), np.asarray(res.status)
     status = np.where(np.isin(res_status, done), 0, np.where(res_status == FAILED, 4, np.where(res_status == STIFF, 5, 3)))
     return theta_end, status
@@ -546,10 +542,12 @@ def slow_end_points(config: Config, optimizer: str, chunk: list[Instance], start
     data = [instance_data(config, inst) for inst in chunk]
     thetas = np.array(start)
     statuses = np.zeros(len(chunk), np.int64)
-    if optimizer != "gd":  # GD's record is its landing point
+    if optimizer not in NOISELESS:  # GD's record is its landing point
         n = [inst.n for inst in chunk]
         if route == "auto":
             route = "compact" if config.d >= 2000 else "vmapped"
+        if not config.family(optimizer).has_vmapped_diagonal_net_flow:
+            route = "compact"
         if route == "compact":
             unique, pick = [], []  # pick[i]: which unique instance chunk[i] is
             for i, inst in enumerate(chunk):
@@ -600,7 +598,7 @@ def tasks(config: Config) -> list[tuple[str, str]]:
             out.append(("adam", "lhalf"))
         else:
             for opt in config.optimizers:
-                if method == "slow_qs" and opt != "adam":
+                if method == "slow_qs" and not config.family(opt).has_quasi_static_diagonal_net_flow:
                     continue  # the quasi-static s-form flow is Adam's (λ = ½, ε = 0) only
                 out.append((opt, method))
     return out
@@ -647,7 +645,7 @@ def needs_landing(config: Config, optimizer: str, method: str) -> bool:
     """Whether a task starts from the chunk's GD landing point."""
     if method in ("slow", "slow_qs", "lhalf"):
         return True
-    return method == "discrete" and optimizer != "gd" and config.start == "landing"
+    return method == "discrete" and optimizer not in NOISELESS and config.start == "landing"
 
 
 def landing_task(config: Config, chunk: list[Instance]) -> dict[str, np.ndarray]:

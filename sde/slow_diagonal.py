@@ -30,12 +30,13 @@ import optimistix as optx
 from jax import Array
 
 from implicit_bias_lab.sde.manifold import gram_pinv_solve
+from implicit_bias_lab.sde.status import STATUS_NAMES, RunStatus
 from implicit_bias_lab.precision import require_x64
 
 
-# status codes of the integrators
-RUNNING, CONVERGED, MAX_TIME, MAX_PHASES, FAILED = 0, 1, 2, 3, 4
-STATUS_NAMES = {RUNNING: "running", CONVERGED: "converged", MAX_TIME: "max_time", MAX_PHASES: "max_phases", FAILED: "failed"}
+# status codes of the integrators: the lab's one vocabulary (sde.status.RunStatus); CONVERGED is OK
+RUNNING, CONVERGED, MAX_TIME, MAX_PHASES, FAILED = (
+    int(RunStatus.RUNNING), int(RunStatus.OK), int(RunStatus.MAX_TIME), int(RunStatus.MAX_PHASES), int(RunStatus.FAILED))
 
 
 def second_moments(X: Array) -> Array:

@@ -53,6 +53,7 @@ import optimistix as optx
 from jax import Array
 
 from implicit_bias_lab.sde.manifold import gram_pinv_solve
+from implicit_bias_lab.sde.status import RunStatus
 from implicit_bias_lab.sde.slow_diagonal import (
     FAILED,
     MAX_TIME,
@@ -67,8 +68,7 @@ from implicit_bias_lab.sde.slow_diagonal import (
 from implicit_bias_lab.precision import require_x64
 
 #: status of a flow stopped because a segment needed more than `max_steps_per_segment` steps
-STIFF = 5
-
+STIFF = int(RunStatus.STIFF)
 
 LOG_V_FLOOR = -600.0
 SOLVERS = ("tsit5", "kvaerno5")

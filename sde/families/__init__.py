@@ -9,13 +9,14 @@ diagonal net and its first-order SDE where the literature has one (docs/guide.md
 from implicit_bias_lab.sde.families.adam import Adam, DiagonalAdaptive, RMSprop
 from implicit_bias_lab.sde.families.adam_mini import Adalayer, AdamMini, block_labels, layer_blocks, neuron_blocks
 from implicit_bias_lab.sde.families.base import AbstractOptimizerFamily, TimeScale
-from implicit_bias_lab.sde.families.registry import ALIASES, FAMILIES, get_family
+from implicit_bias_lab.sde.families.registry import ALIASES, FAMILIES, NOISELESS, get_family
 from implicit_bias_lab.sde.families.sgd import SGD
 from implicit_bias_lab.sde.families.shampoo import Shampoo, matrix_shapes
 
 __all__ = [
     "ALIASES",
     "FAMILIES",
+    "NOISELESS",
     "AbstractOptimizerFamily",
     "Adalayer",
     "Adam",

@@ -65,6 +65,20 @@ class DiagonalAdaptive(AbstractOptimizerFamily):
     def regularizer_from_diagonal(self, h):
         return jnp.sum(h ** (1.0 - self.power)) / (1.0 - self.power)
 
+    def fixed_point_from_diagonal(self, h):
+        return h
+
+    has_vmapped_diagonal_net_flow: ClassVar[bool] = True
+
+    def diagonal_net_flow(self, X, y, theta0, t1, *, noise_scale, c2, eps=0.0, dead_floor=1e-3, compact=False, **_):
+        """The diagonal-net flow with v as a state (`sde.slow_diagonal_state`: log-form segments,
+        exact extinction and revival; `compact` the per-instance gathered-column route). Returns the
+        flow's result (θ, v, status, …); vmappable unless compact."""
+        from implicit_bias_lab.sde import slow_diagonal_state as sds
+
+        flow = sds.integrate_adam_state_flow_compact if compact else sds.integrate_adam_state_flow
+        return flow(X, y, theta0, t1, noise_scale=noise_scale, c2=c2, eps=eps, power=self.power, dead_floor=dead_floor)
+
     def regularizer_coefficient(self, c):
         return 0.25 * c ** (1.0 - self.power)
 
@@ -77,6 +91,20 @@ class Adam(DiagonalAdaptive):
 
     def optax_reference(self, learning_rate, b1=0.9, b2=0.999, eps=1e-8, bias_correction=False):
         return optax.adam(learning_rate, b1, b2, eps) if bias_correction else None
+
+    has_quasi_static_diagonal_net_flow: ClassVar[bool] = True
+
+    def diagonal_net_quasi_static_flow(self, X, y, theta0, *, compact=False):
+        """Adam's c₂ → ∞ flow (v = c·diag H at every instant, ε = 0) on the diagonal net, to
+        stationarity (`sde.slow_diagonal`: s-form, closed-form first phase, batched extinctions);
+        its time scale is θ_j(0)² (phase 1 ends at min(u_i², v_i²))."""
+        from implicit_bias_lab.sde import slow_diagonal as sd
+
+        if compact:
+            scale = float(jnp.max(theta0 * theta0))
+            return sd.integrate_adam_flow_compact(X, y, theta0, 100.0 * scale, dt_max=0.01 * scale)
+        scale = jnp.max(theta0 * theta0)
+        return sd.integrate_adam_flow_stepped(X, y, theta0, 100.0 * scale, dt_max=0.01 * scale)
 
     def first_order_sde(self, problem, noise, learning_rate, **hyperparameters):
         from implicit_bias_lab.sde.first_order import AdamSDE

@@ -103,6 +103,9 @@ class _AbstractBlockAdaptive(AbstractOptimizerFamily):
     def second_moment_of_gradient(self, g):
         return self.block_mean(g * g)
 
+    def fixed_point_from_diagonal(self, h):
+        return self.block_mean(h)
+
     def preconditioner(self, v, eps: float = 0.0):
         return adam_preconditioner(v, eps, 0.5)
 

@@ -46,6 +46,13 @@ class TimeScale(NamedTuple):
     state_rate: float | None
 
 
+class DiagonalNetFlowEnd(NamedTuple):
+    """End of a general diagonal-net slow flow: θ(t1) and its `RunStatus` code."""
+
+    theta: Array
+    status: int
+
+
 class AbstractOptimizerFamily(eqx.Module):
     """One optimizer family: its discrete update, its state's fixed point, its slow flow and the
     closed forms it has. Subclasses are final; see the module docstring for the math."""
@@ -180,6 +187,48 @@ class AbstractOptimizerFamily(eqx.Module):
         w, m = jnp.asarray(w), jnp.asarray(m)
         h = 4 * jnp.concatenate([m * jnp.maximum(w, 0.0), m * jnp.maximum(-w, 0.0)])
         return self.regularizer_from_diagonal(h)
+
+    def fixed_point_from_diagonal(self, h: Array) -> Any:
+        """𝒱(Diag h): the fixed point when the gradient covariance is diagonal (or only its diagonal
+        matters to 𝒱); the form a diagonal-net experiment uses at d = 10⁴, where Σ is never formed."""
+        raise NotImplementedError(f"{self.name}'s second moment needs the whole covariance")
+
+    # ------------------------------------------------------------------ diagonal-net slow flows
+    #: the family has a vmappable closed-form flow on the diagonal net (`diagonal_net_flow(compact=False)`)
+    has_vmapped_diagonal_net_flow: ClassVar[bool] = False
+    #: the family has the quasi-static (c₂ → ∞) s-form flow on the diagonal net
+    has_quasi_static_diagonal_net_flow: ClassVar[bool] = False
+
+    def diagonal_net_flow(self, X: Array, y: Array, theta0: Array, t1: float, *, noise_scale: float,
+                          c2: float | None = None, eps: float = 0.0, compact: bool = True, max_steps: int = 20_000,
+                          extinction_floor: float = 1e-8, num_saves: int = 31, **_) -> DiagonalNetFlowEnd:
+        """(θ(t1), status) of the label-noise slow flow on the diagonal net w = u⊙u − v⊙v from θ0 ∈ Γ,
+        for ONE instance (X, y; all-zero rows, a sweep's padding, are dropped). This default is the
+        general flow (`sde.slow.integrate_slow_flow` on the Jacobian route, v as a state when the
+        family has one and c2 is given, extinction events below `extinction_floor`·max|θ|); families
+        with closed forms (SGD, Adam/AdamE) override it with the diagonal-net routes of
+        `sde.slow_diagonal`. status: `RunStatus.MAX_TIME` (reached t1) or `RunStatus.STIFF` (the
+        solver ran out of steps) or `RunStatus.FAILED`."""
+        from implicit_bias_lab.models import DiagonalNet, SquaredLossProblem
+        from implicit_bias_lab.sde.slow import integrate_slow_flow
+        from implicit_bias_lab.sde.status import RunStatus
+
+        if not compact:
+            raise NotImplementedError(f"{self.name} has no vmappable diagonal-net flow; use compact=True")
+        X, y, theta0 = jnp.asarray(X), jnp.asarray(y), jnp.asarray(theta0)
+        rows = jnp.any(X != 0, axis=1)
+        X, y = X[rows], y[rows]
+        problem = SquaredLossProblem(DiagonalNet(X.shape[1]), X, y)
+        try:
+            sol = integrate_slow_flow(problem.loss, theta0, t1, noise_scale=noise_scale, optimizer=self,
+                                      c2=c2 if self.has_state else None, eps=eps, num_saves=num_saves, max_steps=max_steps,
+                                      residual_fn=problem.residuals, extinction_floor=extinction_floor)
+        except Exception as err:  # noqa: BLE001 — diffrax raises on max_steps; the sweep records a status
+            stiff = "max_steps" in str(err) or "maximum number of solver steps" in str(err)
+            return DiagonalNetFlowEnd(theta0, int(RunStatus.STIFF if stiff else RunStatus.FAILED))
+        theta = sol.path[-1]
+        ok = bool(jnp.all(jnp.isfinite(theta)))
+        return DiagonalNetFlowEnd(theta, int(RunStatus.MAX_TIME if ok else RunStatus.FAILED))
 
     # ------------------------------------------------------------------ first-order SDE
     def first_order_sde(self, problem, noise, learning_rate: float, **hyperparameters):

@@ -20,6 +20,8 @@ FAMILIES: dict[str, type[AbstractOptimizerFamily]] = {
 }
 #: names that run a family with its noise switched off ("gd" is SGD without label noise)
 ALIASES: dict[str, str] = {"gd": "sgd"}
+#: the names that run with the noise switched off
+NOISELESS: frozenset[str] = frozenset(ALIASES)
 
 
 def get_family(name: str, model=None, **structure) -> AbstractOptimizerFamily:

@@ -56,6 +56,17 @@ class SGD(AbstractOptimizerFamily):
     def regularizer_coefficient(self, c):
         return 0.25 * c
 
+    has_vmapped_diagonal_net_flow: ClassVar[bool] = True
+
+    def diagonal_net_flow(self, X, y, theta0, t1, *, noise_scale, num_steps=100, compact=False, **_):
+        """The closed-form diagonal-net flow −(c/4)P_∥∇tr H (`sde.slow_diagonal`: RK4 with n×n Gram
+        solves; `compact` the per-instance route without padding rows). Returns the flow's result
+        (θ, status, …); vmappable unless compact."""
+        from implicit_bias_lab.sde import slow_diagonal as sd
+
+        flow = sd.integrate_sgd_flow_compact if compact else sd.integrate_sgd_flow_stepped
+        return flow(X, y, theta0, t1, noise_scale=noise_scale, num_steps=num_steps)
+
     def first_order_sde(self, problem, noise, learning_rate, **hyperparameters):
         from implicit_bias_lab.sde.first_order import SGDSDE
 
