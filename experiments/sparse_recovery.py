@@ -864,13 +864,38 @@ FIELD_HELP: dict[str, str] = {
 # flop/s at d = 1000 (paper-protocol, 31 s) and at d = 10⁴, n = 1000 (1.3 ms per SGD run-step); the
 # accelerator figure is a guess until measured on one
 FLOPS_PER_S = {"cpu": 2e10, "gpu": 1e12, "tpu": 1e12}
+# memory traffic of a step of runs with their own designs (matrix–vector products, memory-bound once
+# X leaves the cache): measured on the 2-core CPU, a float64 GD landing at d = 10⁴, n = 1000 streams
+# its 80 MB design twice a step at ≈ 1.5 GB/s (219 s for 2000 steps; benchmarks/README.md)
+BYTES_PER_S = {"cpu": 1.5e9, "gpu": 2e12, "tpu": 1e12}
+# seconds of one slow flow per 10⁹·n²·d (the n×n Gram over d columns dominates; measured at d = 10⁴,
+# n = 500 with the per-instance routes: SGD 25 s, v-state Adam 75 s, quasi-static Adam 7 s) and of the
+# reference programs (ℓ1 by interior point: 0.8 s at n = 500, 3.1 s at n = 1000); the general flow of
+# families without a diagonal-net closed form (Adam-mini, Adalayer) ≈ 10 s per instance at d = 200
+FLOW_SECONDS_PER_N2D = {"slow_sgd": 10.0, "slow_adaptive": 30.0, "slow_qs": 3.0, "l1": 0.35, "lhalf": 1.0}
+GENERAL_FLOW_SECONDS = 10.0
+
+
+def _task_seconds(config: Config, optimizer: str, method: str) -> float:
+    """Estimated seconds per instance of a non-discrete task (see FLOW_SECONDS_PER_N2D)."""
+    n2d = np.mean([k * k for k in config.n]) * config.d / 1e9
+    if method in ("l1", "lhalf"):
+        return 0.05 + FLOW_SECONDS_PER_N2D[method] * n2d
+    family = config.family(optimizer)
+    if method == "slow" and not family.has_vmapped_diagonal_net_flow:
+        return GENERAL_FLOW_SECONDS * max(1.0, config.d / 200)
+    key = "slow_qs" if method == "slow_qs" else ("slow_adaptive" if family.has_state else "slow_sgd")
+    if config.d < 2000:  # the vmapped route pads every instance to n_max
+        n2d = config.n_max**2 * config.d / 1e9
+    return 0.25 + FLOW_SECONDS_PER_N2D[key] * n2d
 
 
 def describe_cost(config: Config) -> tuple[str, float]:
-    """A one-paragraph estimate of the sweep's cost and its wall time in seconds (rough: from the
-    discrete steps and the GD landings, ~4·n_max·d flops per step and run, at FLOPS_PER_S of the
-    default backend, plus ~5 s of compilation per task; slow flows and reference solvers count
-    0.25 s per instance and task)."""
+    """A one-paragraph estimate of the sweep's cost and its wall time in seconds (rough): discrete
+    steps and GD landings at ~4·n_max·d flops per step and run at FLOPS_PER_S, or at BYTES_PER_S for
+    the designs' memory traffic when a block's designs outgrow the caches (d = 10⁴), plus ~5 s of
+    compilation per task; slow flows and reference programs per instance from measured costs ∝ n²d
+    (`_task_seconds`)."""
     points = variants(config)
     items = work_items(config)
     runs = len(config.n) * config.seeds
@@ -880,13 +905,17 @@ def describe_cost(config: Config) -> tuple[str, float]:
     landings = {vi for vi, opt, meth in items if needs_landing(points[vi][1], opt, meth)}
     landing = bool(landings)
     landing_steps = config.steps("gd") if landing else 0
-    other = sum(1 for *_, meth in items if meth != "discrete")
     step_count = sum(points[vi][1].steps(opt) for vi, opt, meth in items if meth == "discrete")
     step_count += sum(points[vi][1].steps("gd") for vi in landings)
     flops = padded * per_step * step_count
     backend = jax.default_backend()
+    itemsize = 4 if config.dtype == "float32" else 8
+    # the designs of a block of runs stream from memory once they outgrow the caches (≈ 32 MB here)
+    streamed = config.block_size * config.n_max * config.d * itemsize > 32e6
+    traffic = padded * 2.0 * config.n_max * config.d * itemsize * step_count if streamed else 0.0
     pairs = {(opt, meth) for _, opt, meth in items}
-    seconds = flops / FLOPS_PER_S.get(backend, 1e9) + 5.0 * (len(pairs) + landing) + runs * other * 0.25
+    others = sum(runs * _task_seconds(points[vi][1], opt, meth) for vi, opt, meth in items if meth != "discrete")
+    seconds = max(flops / FLOPS_PER_S.get(backend, 1e9), traffic / BYTES_PER_S.get(backend, 1e9)) + 5.0 * (len(pairs) + landing) + others
     chunks = -(-runs // config.chunk_size) * (len(items) + len(landings))
     budget = ", ".join(f"{opt} {k:,} steps" for opt, k in steps.items()) or "no discrete runs"
     text = (f"sparse-recovery: {len(points)} setting(s) × {runs} instances (n = {list(config.n)}, {config.seeds} seeds, "
