@@ -10,8 +10,10 @@ SGD (Li, Tai, E, ICML 2017 / JMLR 2019), time t = ηk:
 
 The sign in front of the noise is immaterial in law (−W is a Brownian motion); it is chosen so
 that Euler–Maruyama with dt = η, fed the increments √dt·z_k, is *exactly* discrete SGD whose
-noise is ξ_k = Σ^{1/2} z_k (see `noise_factor`: for `IsotropicNoise` and Gaussian full-batch
-`LabelNoise` z_k is the very draw the discrete engine makes from `fold_in(key, k)`).
+noise is ξ_k = Σ^{1/2} z_k. Σ^{1/2}dW is read as B dW for the factor B(θ), B Bᵀ = Σ(θ), that the
+noise model applies itself (`noise.apply_factor`, m = `noise.factor_dimension` columns; see
+`sde.noise`): for `IsotropicNoise` and Gaussian full-batch `LabelNoise` z_k is the very draw the
+discrete engine makes from `fold_in(key, k)`, and `AntitheticNoise` applies −B on the same z_k.
 
 RMSprop and Adam (Malladi, Lyu, Panigrahi, Arora, NeurIPS 2022; docs/theory.md#5-first-order-sdes), time t = η²k. Malladi et al. write g = ∇L + σz with Cov z = Σ_M and
 σ a noise scale. **Mapping to a lab noise model:** σ is the field `noise_scale` and
@@ -44,13 +46,12 @@ import abc
 from typing import Any, NamedTuple
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 from jax import Array
 
-from implicit_bias_lab.models.base import AbstractProblem, SquaredLossProblem
+from implicit_bias_lab.models.base import AbstractProblem
 from implicit_bias_lab.sde.discrete.validation import check_nonnegative, check_positive, check_unit_interval
-from implicit_bias_lab.sde.noise import AbstractNoise, IsotropicNoise, LabelNoise, MinibatchNoise, NoNoise
+from implicit_bias_lab.sde.noise import AbstractNoise
 
 
 # ----------------------------------------------------------------------------- validation
@@ -61,103 +62,14 @@ def _check_vector(problem: AbstractProblem, value, name: str) -> None:
 
 
 # ----------------------------------------------------------------------------- noise factors
-def symmetric_sqrt(Sigma: Array) -> Array:
-    """Σ^{1/2} of a symmetric PSD matrix (eigh; tiny negative eigenvalues clipped to 0)."""
-    lam, V = jnp.linalg.eigh(0.5 * (Sigma + Sigma.T))
-    return (V * jnp.sqrt(jnp.clip(lam, 0.0))) @ V.T
-
-
-def _jacobian_transpose_times(problem: SquaredLossProblem, theta: Array, w: Array) -> Array:
-    """Jᵀw (J = ∂f/∂θ over the n rows) as one VJP, without forming J."""
-    _, vjp = jax.vjp(problem.predictions, theta)
-    (out,) = vjp(w.astype(jnp.result_type(theta)))
-    return out
-
-
-def _sampling_factor(n: int, batch_size: int, replace: bool) -> float:
-    if replace:
-        return 1.0 / batch_size
-    return 0.0 if n == 1 else (n - batch_size) / (batch_size * (n - 1))
-
-
-def _sampling_noise(problem: SquaredLossProblem, theta, z, batch_size, replace):
-    """√(κ_B/n) Gᵀ(I − 11ᵀ/n) z, G = (r_k ∇f_k)_k: covariance κ_B·C (sde/noise.py)."""
-    n = problem.num_samples
-    scale = jnp.sqrt(_sampling_factor(n, batch_size, replace) / n)
-    r = problem.residuals(theta)
-    return scale * _jacobian_transpose_times(problem, theta, r * (z - jnp.mean(z)))
-
-
-def noise_dimension(noise: AbstractNoise, problem: AbstractProblem) -> int:
-    """m, the dimension of the Brownian motion W in Σ^{1/2}dW (the columns of `noise_factor`)."""
-    if isinstance(noise, NoNoise):
-        return 1
-    if isinstance(noise, LabelNoise):
-        n = problem.num_samples
-        return n if noise.batch_size is None else 2 * n
-    if isinstance(noise, MinibatchNoise):
-        return problem.num_samples
-    return problem.num_params
-
-
-def apply_noise_factor(noise: AbstractNoise, problem: AbstractProblem, theta: Array, z: Array) -> Array:
-    """B(θ) z for a factor B (D × m) with B Bᵀ = Σ(θ) = `noise.covariance(problem, θ)`.
-
-    No square root is taken where the noise model gives a factor directly:
-    * `IsotropicNoise` σ: B = σI (z is the discrete engine's own draw);
-    * `LabelNoise`, full batch: B = −(δ/n)Jᵀ (m = n; for the Gaussian variant z is the discrete
-      draw, ξ = −(1/n)Jᵀε with ε = δz); batch B: [δ/√(Bn) Jᵀ, √(κ_B/n) Gᵀ(I − 11ᵀ/n)] (m = 2n);
-    * `MinibatchNoise`: √(κ_B/n) Gᵀ(I − 11ᵀ/n) with G = (r_k∇f_k)_k (m = n);
-    * `NoNoise`: B = 0 (m = 1);
-    * any other noise model: the symmetric square root of its covariance (eigh, m = D).
-    Matching increments with the discrete engine beyond the two exact cases holds in law only.
-    """
-    dtype = jnp.result_type(theta)
-    z = jnp.asarray(z, dtype)
-    if isinstance(noise, NoNoise):
-        return jnp.zeros_like(theta)
-    if isinstance(noise, IsotropicNoise):
-        return noise.sigma * z
-    if isinstance(noise, LabelNoise):
-        n = problem.num_samples
-        if noise.batch_size is None:
-            return -(noise.delta / n) * _jacobian_transpose_times(problem, theta, z)
-        B = noise.batch_size
-        label = (noise.delta / jnp.sqrt(B * n)) * _jacobian_transpose_times(problem, theta, z[:n])
-        return label + _sampling_noise(problem, theta, z[n:], B, noise.replace)
-    if isinstance(noise, MinibatchNoise):
-        return _sampling_noise(problem, theta, z, noise.batch_size, noise.replace)
-    return symmetric_sqrt(noise.covariance(problem, theta)) @ z
-
-
 def noise_factor(noise: AbstractNoise, problem: AbstractProblem, theta: Array) -> Array:
-    """The matrix B(θ) (D × m) of `apply_noise_factor`, B Bᵀ = Σ(θ) (for tests and small D)."""
-    m = noise_dimension(noise, problem)
-    eye = jnp.eye(m, dtype=jnp.result_type(theta))
-    return jax.vmap(lambda z: apply_noise_factor(noise, problem, theta, z), out_axes=1)(eye)
+    """The matrix B(θ) (D × m) with B Bᵀ = Σ(θ) that the SDEs apply to dW: `noise.factor`."""
+    return noise.factor(problem, theta)
 
 
 def noise_covariance_diagonal(noise: AbstractNoise, problem: AbstractProblem, theta: Array) -> Array:
-    """diag Σ(θ), in closed form where the noise model allows (no D × D matrix)."""
-    dtype = jnp.result_type(theta)
-    if isinstance(noise, NoNoise):
-        return jnp.zeros_like(theta)
-    if isinstance(noise, IsotropicNoise):
-        return jnp.full(jnp.shape(theta), noise.sigma**2, dtype)
-
-    def sampling(batch_size, replace):
-        G = problem.per_sample_gradients(theta)
-        kappa = _sampling_factor(problem.num_samples, batch_size, replace)
-        return kappa * (jnp.mean(G * G, axis=0) - jnp.mean(G, axis=0) ** 2)
-
-    if isinstance(noise, LabelNoise):
-        label = noise.label_noise_constant(problem) * problem.gauss_newton_diagonal(theta)
-        if noise.batch_size is None:
-            return label.astype(dtype)
-        return label + sampling(noise.batch_size, noise.replace)
-    if isinstance(noise, MinibatchNoise):
-        return sampling(noise.batch_size, noise.replace)
-    return jnp.diag(noise.covariance(problem, theta))
+    """diag Σ(θ), in closed form where the noise model allows: `noise.covariance_diagonal`."""
+    return noise.covariance_diagonal(problem, theta)
 
 
 # ----------------------------------------------------------------------------- states
@@ -203,7 +115,7 @@ class AbstractFirstOrderSDE(eqx.Module):
 
     @property
     def noise_dimension(self) -> int:
-        return noise_dimension(self.noise, self.problem)
+        return self.noise.factor_dimension(self.problem)
 
     def parameters(self, state) -> Array:
         return state.theta
@@ -240,7 +152,7 @@ class SGDSDE(AbstractFirstOrderSDE):
 
     def diffusion(self, t, state, dW):
         scale = jnp.sqrt(jnp.asarray(self.learning_rate, jnp.result_type(state.theta)))
-        return SGDSDEState(-scale * apply_noise_factor(self.noise, self.problem, state.theta, dW))
+        return SGDSDEState(-scale * self.noise.apply_factor(self.problem, state.theta, dW))
 
 
 class _AdaptiveSDE(AbstractFirstOrderSDE):
@@ -274,8 +186,8 @@ class _AdaptiveSDE(AbstractFirstOrderSDE):
         return jnp.asarray(v0, jnp.result_type(theta0)) / self.noise_scale**2
 
     def _du(self, state):
-        """c₂(diag Σ_M − u) with diag Σ_M = diag Σ_lab/σ²."""
-        diag = noise_covariance_diagonal(self.noise, self.problem, state.theta) / self.noise_scale**2
+        """c₂(diag Σ_M − u) with diag Σ_M = diag Σ_lab/σ² (diag Σ_lab = `noise.covariance_diagonal`)."""
+        diag = self.noise.covariance_diagonal(self.problem, state.theta) / self.noise_scale**2
         return self.c2 * (diag - state.u)
 
     def _preconditioner(self, u, eps_factor=1.0):
@@ -316,7 +228,7 @@ class RMSpropSDE(_AdaptiveSDE):
     def diffusion(self, t, state, dW):
         # σ₀Σ_M^{1/2}dW = η Σ_lab^{1/2} dW
         P = self._preconditioner(state.u)
-        noise = self.learning_rate * apply_noise_factor(self.noise, self.problem, state.theta, dW)
+        noise = self.learning_rate * self.noise.apply_factor(self.problem, state.theta, dW)
         return RMSpropSDEState(-noise / P, jnp.zeros_like(state.u))
 
 
@@ -375,7 +287,7 @@ class AdamSDE(_AdaptiveSDE):
 
     def diffusion(self, t, state, dW):
         # σ₀c₁Σ_M^{1/2}dW = c₁ η Σ_lab^{1/2} dW
-        noise = apply_noise_factor(self.noise, self.problem, state.theta, dW)
+        noise = self.noise.apply_factor(self.problem, state.theta, dW)
         return AdamSDEState(jnp.zeros_like(state.theta), self.c1 * self.learning_rate * noise, jnp.zeros_like(state.u))
 
 

@@ -11,6 +11,14 @@ the per-step gradient-noise covariance (already divided by the batch size).
   C = (1/n)Σ_k g_k g_kᵀ − ḡḡᵀ (g_k = r_k∇f_k), κ_B = 1/B with replacement and
   (n − B)/(B(n − 1)) without.
 * IsotropicNoise: g = ∇L + σz, Σ = σ²I.
+* AntitheticNoise(base): g = 2∇L − g_base, the base's Σ.
+
+Besides Σ, every noise gives a factor B(θ) (D × m) with B Bᵀ = Σ(θ): `apply_factor` computes
+Bz for z ∈ R^m (m = `factor_dimension`) without forming Σ where the noise model gives B directly,
+`factor` the matrix B, and `covariance_diagonal` diag Σ in closed form. They drive the first-order
+SDEs dθ = −(∇L dt + √η Σ^{1/2} dW) and Malladi et al.'s RMSprop/Adam SDEs (`sde.first_order`,
+docs/theory.md#5-first-order-sdes), in which Σ^{1/2}dW is read as B dW: any B with B Bᵀ = Σ gives
+the same law.
 """
 
 from __future__ import annotations
@@ -55,14 +63,74 @@ def _sampling_covariance(problem: SquaredLossProblem, theta: Array, batch_size: 
     return _sampling_factor(problem.num_samples, batch_size, replace) * C
 
 
+def _sampling_covariance_diagonal(problem: SquaredLossProblem, theta: Array, batch_size: int, replace: bool) -> Array:
+    """diag(κ_B·C) = κ_B((1/n)Σ_k g_k² − ḡ²) (entrywise), without the D × D matrix C."""
+    G = problem.per_sample_gradients(theta)
+    kappa = _sampling_factor(problem.num_samples, batch_size, replace)
+    return kappa * (jnp.mean(G * G, axis=0) - jnp.mean(G, axis=0) ** 2)
+
+
+def _jacobian_transpose_times(problem: SquaredLossProblem, theta: Array, w: Array) -> Array:
+    """Jᵀw (J = ∂f/∂θ over the n rows) as one VJP, without forming J."""
+    _, vjp = jax.vjp(problem.predictions, theta)
+    (out,) = vjp(w.astype(jnp.result_type(theta)))
+    return out
+
+
+def _sampling_noise(problem: SquaredLossProblem, theta: Array, z: Array, batch_size: int, replace: bool) -> Array:
+    """√(κ_B/n) Gᵀ(I − 11ᵀ/n) z, G = (r_k ∇f_k)_k (n × D), z ∈ Rⁿ: a factor of the sampling
+    covariance κ_B·C, since (1/n) Gᵀ(I − 11ᵀ/n)G = C."""
+    n = problem.num_samples
+    scale = jnp.sqrt(_sampling_factor(n, batch_size, replace) / n)
+    r = problem.residuals(theta)
+    return scale * _jacobian_transpose_times(problem, theta, r * (z - jnp.mean(z)))
+
+
+def symmetric_sqrt(Sigma: Array) -> Array:
+    """Σ^{1/2} of a symmetric PSD matrix (eigh; tiny negative eigenvalues clipped to 0)."""
+    lam, V = jnp.linalg.eigh(0.5 * (Sigma + Sigma.T))
+    return (V * jnp.sqrt(jnp.clip(lam, 0.0))) @ V.T
+
+
+def _as_draw(z: Array, theta: Array) -> Array:
+    """z in θ's dtype (a factor is applied in the dtype of the parameters)."""
+    return jnp.asarray(z, jnp.result_type(theta))
+
+
 class AbstractNoise(eqx.Module):
-    """A noise model: `stochastic_gradient` draws g for one step, `covariance` gives Σ(θ)."""
+    """A noise model: `stochastic_gradient` draws g for one step, `covariance` gives Σ(θ), and
+    `apply_factor` / `factor` a factor B(θ) (D × m, m = `factor_dimension`) with B Bᵀ = Σ(θ).
+
+    Only `stochastic_gradient` and `covariance` are abstract; the factor defaults to the symmetric
+    square root Σ^{1/2} (eigh, m = D) and `covariance_diagonal` to diag Σ, both from the D × D
+    matrix. A noise model that knows a cheaper factor or diagonal overrides them.
+    """
 
     @abc.abstractmethod
     def stochastic_gradient(self, problem: AbstractProblem, theta: Array, key: Array) -> Array: ...
 
     @abc.abstractmethod
     def covariance(self, problem: AbstractProblem, theta: Array) -> Array: ...
+
+    def factor_dimension(self, problem: AbstractProblem) -> int:
+        """m, the dimension of z in Bz (the columns of `factor`; the Brownian motion W in the
+        SDE's Σ^{1/2}dW, docs/theory.md#5-first-order-sdes). Default: m = D."""
+        return problem.num_params
+
+    def apply_factor(self, problem: AbstractProblem, theta: Array, z: Array) -> Array:
+        """B(θ)z for z ∈ R^m, B Bᵀ = Σ(θ). Default: B = Σ^{1/2}, the symmetric square root of
+        `covariance` (eigh)."""
+        return symmetric_sqrt(self.covariance(problem, theta)) @ _as_draw(z, theta)
+
+    def factor(self, problem: AbstractProblem, theta: Array) -> Array:
+        """The matrix B(θ) (D × m) of `apply_factor`, B Bᵀ = Σ(θ) (for tests and small D)."""
+        eye = jnp.eye(self.factor_dimension(problem), dtype=jnp.result_type(theta))
+        return jax.vmap(lambda z: self.apply_factor(problem, theta, z), out_axes=1)(eye)
+
+    def covariance_diagonal(self, problem: AbstractProblem, theta: Array) -> Array:
+        """diag Σ(θ) (the du drift of the RMSprop/Adam SDEs, docs/theory.md#5-first-order-sdes).
+        Default: the diagonal of `covariance`."""
+        return jnp.diag(self.covariance(problem, theta))
 
     def validate(self, problem: AbstractProblem) -> None:
         """Raise a ValueError naming the field when this noise does not fit `problem`."""
@@ -80,6 +148,18 @@ class NoNoise(AbstractNoise):
 
     def covariance(self, problem, theta):
         return jnp.zeros((problem.num_params, problem.num_params), jnp.result_type(theta))
+
+    def factor_dimension(self, problem):
+        """m = 1: B = 0 (D × 1)."""
+        return 1
+
+    def apply_factor(self, problem, theta, z):
+        """Bz = 0."""
+        return jnp.zeros_like(theta)
+
+    def covariance_diagonal(self, problem, theta):
+        """diag Σ = 0."""
+        return jnp.zeros_like(theta)
 
 
 class LabelNoise(AbstractNoise):
@@ -136,6 +216,36 @@ class LabelNoise(AbstractNoise):
             return label_part
         return label_part + _sampling_covariance(problem, theta, self.batch_size, self.replace)
 
+    def factor_dimension(self, problem):
+        """m = n (full batch: one coordinate per label) or 2n (batch B: labels, then rows)."""
+        n = problem.num_samples
+        return n if self.batch_size is None else 2 * n
+
+    def apply_factor(self, problem, theta, z):
+        """Bz without forming Σ (docs/theory.md#3-label-noise; J = ∂f/∂θ, n × D).
+
+        * Full batch: ξ = −(1/n)Jᵀε with ε = δz, so B = −(δ/n)Jᵀ (m = n) and
+          B Bᵀ = (δ²/n)·JᵀJ/n = Σ. For the Gaussian variant z is the discrete engine's own draw.
+        * Batch B: B = [δ/√(Bn) Jᵀ, √(κ_B/n) Gᵀ(I − 11ᵀ/n)] on z = (z_label, z_rows) ∈ R^{2n}, with
+          G = (r_k∇f_k)_k: B Bᵀ = (δ²/B)·JᵀJ/n + κ_B·C = Σ (equal to Σ in law only).
+        """
+        problem = _require_squared_loss(problem, "LabelNoise")
+        z = _as_draw(z, theta)
+        n = problem.num_samples
+        if self.batch_size is None:
+            return -(self.delta / n) * _jacobian_transpose_times(problem, theta, z)
+        B = self.batch_size
+        label = (self.delta / jnp.sqrt(B * n)) * _jacobian_transpose_times(problem, theta, z[:n])
+        return label + _sampling_noise(problem, theta, z[n:], B, self.replace)
+
+    def covariance_diagonal(self, problem, theta):
+        """diag Σ = c·diag(JᵀJ/n) (+ κ_B·diag C with a batch B), without the D × D matrix."""
+        problem = _require_squared_loss(problem, "LabelNoise")
+        label = self.label_noise_constant(problem) * problem.gauss_newton_diagonal(theta)
+        if self.batch_size is None:
+            return label.astype(jnp.result_type(theta))
+        return label + _sampling_covariance_diagonal(problem, theta, self.batch_size, self.replace)
+
 
 class MinibatchNoise(AbstractNoise):
     """The gradient of a random batch of B rows (with or without replacement)."""
@@ -163,6 +273,21 @@ class MinibatchNoise(AbstractNoise):
         problem = _require_squared_loss(problem, "MinibatchNoise")
         return _sampling_covariance(problem, theta, self.batch_size, self.replace)
 
+    def factor_dimension(self, problem):
+        """m = n: one coordinate per row."""
+        return problem.num_samples
+
+    def apply_factor(self, problem, theta, z):
+        """Bz with B = √(κ_B/n) Gᵀ(I − 11ᵀ/n), G = (r_k∇f_k)_k (n × D): B Bᵀ = κ_B·C = Σ
+        (docs/theory.md#1-conventions), without forming G or Σ."""
+        problem = _require_squared_loss(problem, "MinibatchNoise")
+        return _sampling_noise(problem, theta, _as_draw(z, theta), self.batch_size, self.replace)
+
+    def covariance_diagonal(self, problem, theta):
+        """diag Σ = κ_B((1/n)Σ_k g_k² − ḡ²), without the D × D matrix."""
+        problem = _require_squared_loss(problem, "MinibatchNoise")
+        return _sampling_covariance_diagonal(problem, theta, self.batch_size, self.replace)
+
 
 class IsotropicNoise(AbstractNoise):
     """g = ∇L + σz with z ~ N(0, I): Σ = σ²I."""
@@ -179,6 +304,14 @@ class IsotropicNoise(AbstractNoise):
 
     def covariance(self, problem, theta):
         return self.sigma**2 * jnp.eye(problem.num_params, dtype=jnp.result_type(theta))
+
+    def apply_factor(self, problem, theta, z):
+        """Bz = σz (B = σI, m = D): z is the discrete engine's own draw."""
+        return self.sigma * _as_draw(z, theta)
+
+    def covariance_diagonal(self, problem, theta):
+        """diag Σ = σ²·1."""
+        return jnp.full(jnp.shape(theta), self.sigma**2, jnp.result_type(theta))
 
 
 class AntitheticNoise(AbstractNoise):
@@ -200,6 +333,19 @@ class AntitheticNoise(AbstractNoise):
 
     def label_noise_constant(self, problem):
         return self.base.label_noise_constant(problem)
+
+    def factor_dimension(self, problem):
+        """The base's m."""
+        return self.base.factor_dimension(problem)
+
+    def apply_factor(self, problem, theta, z):
+        """−B_base z: ξ → −ξ on the same z, and (−B)(−B)ᵀ = Σ_base = Σ. Where the base's Bz is
+        the discrete noise on the draw z, this one is the mirrored run's."""
+        return -self.base.apply_factor(problem, theta, z)
+
+    def covariance_diagonal(self, problem, theta):
+        """The base's diag Σ."""
+        return self.base.covariance_diagonal(problem, theta)
 
 
 NOISES: dict[str, type[AbstractNoise]] = {
