@@ -29,6 +29,7 @@ import numpy as np
 import optimistix as optx
 from jax import Array
 
+from implicit_bias_lab.models.diagonal_net import DiagonalNet, second_moments
 from implicit_bias_lab.sde.manifold import gram_pinv_solve
 from implicit_bias_lab.sde.status import STATUS_NAMES, RunStatus
 from implicit_bias_lab.precision import require_x64
@@ -39,21 +40,14 @@ RUNNING, CONVERGED, MAX_TIME, MAX_PHASES, FAILED = (
     int(RunStatus.RUNNING), int(RunStatus.OK), int(RunStatus.MAX_TIME), int(RunStatus.MAX_PHASES), int(RunStatus.FAILED))
 
 
-def second_moments(X: Array) -> Array:
-    """m_i = (1/n)Σ_k X_ki² (= 1 for ±1 data)."""
-    return jnp.mean(X * X, axis=0)
-
-
 def split(theta: Array) -> tuple[Array, Array]:
-    """(u, v) from θ = (u, v)."""
-    d = theta.shape[-1] // 2
-    return theta[..., :d], theta[..., d:]
+    """(u, v) from θ = (u, v): `models.DiagonalNet.split` with d from θ's shape."""
+    return DiagonalNet(theta.shape[-1] // 2).split(theta)
 
 
 def effective_weights(theta: Array) -> Array:
-    """w = u⊙u − v⊙v."""
-    u, v = split(theta)
-    return u * u - v * v
+    """w = u⊙u − v⊙v: `models.DiagonalNet.effective_weights` with d from θ's shape."""
+    return DiagonalNet(theta.shape[-1] // 2).effective_weights(theta)
 
 
 def jacobian(X: Array, theta: Array) -> Array:
