@@ -60,8 +60,9 @@ _FALLBACK = [
     (OKABE_ITO["orange"], (0, (6, 2)), "v"),
     (OKABE_ITO["sky_blue"], (0, (2, 2)), "P"),
 ]
-OPTIMIZER_TITLE = {"gd": "GD (no noise)", "sgd": "label-noise SGD", "adam": "Adam", "adame": "AdamE-λ"}
-OPTIMIZER_ORDER = ("gd", "sgd", "adam", "adame")
+OPTIMIZER_TITLE = {"gd": "GD (no noise)", "sgd": "label-noise SGD", "adam": "Adam", "adame": "AdamE-λ", "adam_mini": "Adam-mini (blocks {u_i, v_i})",
+                   "adalayer": "Adalayer (blocks: all u, all v)"}
+OPTIMIZER_ORDER = ("gd", "sgd", "adam", "adame", "adam_mini", "adalayer")
 FLOOR_FACTOR = 1e-3  # loss axis floor = recovery threshold × this
 
 
