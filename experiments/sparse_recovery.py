@@ -463,11 +463,27 @@ def _runner(config: Config, optimizer: str, noise, steps: int):
     return _RUNNERS[key]
 
 
+# from this d on, the GD landings and the slow flows run one instance at a time on its true rows
+# (no padding to n_max: at d = 10⁴ each step streams the whole padded design from memory)
+PER_INSTANCE_D = 2000
+
+
 def gd_landing(config: Config, chunk: list[Instance]) -> np.ndarray:
-    """Where plain GD from `initial_theta` lands (float64, SGD's learning rate, `steps("gd")` steps)."""
+    """Where plain GD from `initial_theta` lands (float64, SGD's learning rate, `steps("gd")` steps).
+    Below `PER_INSTANCE_D` the chunk runs as one padded program; from it on each distinct instance
+    runs alone on its n true rows with the same budget (the same GD up to rounding: padding only
+    rescales the gradient, which the learning rate undoes)."""
     sim_config = dataclasses.replace(config, dtype="float64")
-    data = [instance_data(config, inst) for inst in chunk]
-    return np.asarray(run_discrete(sim_config, "gd", chunk, data).theta)
+    if config.d < PER_INSTANCE_D:
+        data = [instance_data(config, inst) for inst in chunk]
+        return np.asarray(run_discrete(sim_config, "gd", chunk, data).theta)
+    steps, done = config.steps("gd"), {}
+    for inst in chunk:
+        if inst not in done:
+            one = dataclasses.replace(sim_config, n=(inst.n,), gd_steps=steps, fixed_steps=0, sweep_key="", sweep_values=(),
+                                      sweep_optimizers=(), optimizers=("gd",), average_last=0)
+            done[inst] = np.asarray(run_discrete(one, "gd", [inst], [instance_data(config, inst)]).theta)[0]
+    return np.stack([done[inst] for inst in chunk])
 
 
 def slow_flow_final(config: Config, optimizer: str, X, y, n, theta0, quasi_static: bool = False, route: str = "auto"):
@@ -493,7 +509,7 @@ def slow_flow_final(config: Config, optimizer: str, X, y, n, theta0, quasi_stati
 
     family = config.family(optimizer)
     if route == "auto":
-        route = "compact" if config.d >= 2000 else "vmapped"
+        route = "compact" if config.d >= PER_INSTANCE_D else "vmapped"
     if route not in ("vmapped", "compact"):
         raise ValueError(f"route must be 'auto', 'vmapped' or 'compact', got {route!r}")
     if quasi_static and not family.has_quasi_static_diagonal_net_flow:
@@ -545,7 +561,7 @@ def slow_end_points(config: Config, optimizer: str, chunk: list[Instance], start
     if optimizer not in NOISELESS:  # GD's record is its landing point
         n = [inst.n for inst in chunk]
         if route == "auto":
-            route = "compact" if config.d >= 2000 else "vmapped"
+            route = "compact" if config.d >= PER_INSTANCE_D else "vmapped"
         if not config.family(optimizer).has_vmapped_diagonal_net_flow:
             route = "compact"
         if route == "compact":
@@ -906,16 +922,25 @@ def describe_cost(config: Config) -> tuple[str, float]:
     landing = bool(landings)
     landing_steps = config.steps("gd") if landing else 0
     step_count = sum(points[vi][1].steps(opt) for vi, opt, meth in items if meth == "discrete")
-    step_count += sum(points[vi][1].steps("gd") for vi in landings)
+    per_instance = config.d >= PER_INSTANCE_D  # landings on the true rows, one instance at a time
+    if not per_instance:
+        step_count += sum(points[vi][1].steps("gd") for vi in landings)
     flops = padded * per_step * step_count
     backend = jax.default_backend()
     itemsize = 4 if config.dtype == "float32" else 8
+    flop_rate, byte_rate = FLOPS_PER_S.get(backend, 1e9), BYTES_PER_S.get(backend, 1e9)
     # the designs of a block of runs stream from memory once they outgrow the caches (≈ 32 MB here)
     streamed = config.block_size * config.n_max * config.d * itemsize > 32e6
     traffic = padded * 2.0 * config.n_max * config.d * itemsize * step_count if streamed else 0.0
+    landing_seconds = 0.0
+    if per_instance and landing:
+        for vi in landings:
+            steps_gd = points[vi][1].steps("gd")
+            for k in config.n:  # float64, one design of n×d per run
+                landing_seconds += config.seeds * steps_gd * max(4.0 * k * config.d / flop_rate, 2.0 * k * config.d * 8 / byte_rate)
     pairs = {(opt, meth) for _, opt, meth in items}
     others = sum(runs * _task_seconds(points[vi][1], opt, meth) for vi, opt, meth in items if meth != "discrete")
-    seconds = max(flops / FLOPS_PER_S.get(backend, 1e9), traffic / BYTES_PER_S.get(backend, 1e9)) + 5.0 * (len(pairs) + landing) + others
+    seconds = max(flops / flop_rate, traffic / byte_rate) + landing_seconds + 5.0 * (len(pairs) + landing) + others
     chunks = -(-runs // config.chunk_size) * (len(items) + len(landings))
     budget = ", ".join(f"{opt} {k:,} steps" for opt, k in steps.items()) or "no discrete runs"
     text = (f"sparse-recovery: {len(points)} setting(s) × {runs} instances (n = {list(config.n)}, {config.seeds} seeds, "

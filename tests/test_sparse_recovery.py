@@ -437,3 +437,19 @@ def test_block_families_run_like_any_optimizer():
             assert float(out["train_loss"][0]) < 1e-12
         disc = sr.compute_chunk(config, opt, "discrete", chunk, lambda: landing)
         assert np.isfinite(disc["test_loss"]).all()
+
+
+def test_per_instance_landings_equal_the_padded_ones(monkeypatch):
+    """From d = PER_INSTANCE_D on, the GD landings run per instance on the true rows: the same GD as
+    the padded chunk up to rounding (the padding's gradient scaling is undone by η·n_max/n)."""
+    from implicit_bias_lab.experiments import sparse_recovery as sr
+
+    config = Config(d=sr.PER_INSTANCE_D, kappa=3, n=(6, 10), seeds=1, optimizers=("sgd",), methods=("slow",), init_scale=1.0,
+                    lr_sgd=0.0003, gd_steps=300)  # below GD's stability limit 2n/(8(√d+√n)²) ≈ 7e-4 at n = 6
+    chunk = sr.instances(config) + sr.instances(config)[:1]  # a repeated instance, as a padded last chunk has
+    per_instance = sr.gd_landing(config, chunk)
+    monkeypatch.setattr(sr, "PER_INSTANCE_D", 10**9)
+    padded = sr.gd_landing(config, chunk)
+    assert per_instance.shape == padded.shape == (3, 2 * config.d)
+    np.testing.assert_allclose(per_instance, padded, rtol=1e-10, atol=1e-12)
+    assert float(np.max(np.abs(per_instance - 1.0))) > 1e-4  # GD moved (equal end points are not both the start)
