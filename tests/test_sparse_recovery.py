@@ -453,3 +453,18 @@ def test_per_instance_landings_equal_the_padded_ones(monkeypatch):
     assert per_instance.shape == padded.shape == (3, 2 * config.d)
     np.testing.assert_allclose(per_instance, padded, rtol=1e-10, atol=1e-12)
     assert float(np.max(np.abs(per_instance - 1.0))) > 1e-4  # GD moved (equal end points are not both the start)
+
+
+def test_cost_model_gates_the_paper_preset_and_not_the_default():
+    """The estimate printed before a sweep (`describe_cost`, calibrated on this CPU: docs/results.md
+    measured the default sweep at ≈ 45 s and a d = 10⁴ slice of the paper preset at 1 426 s against
+    24.1 min estimated): the `paper` preset (72 instances at d = 10⁴) must exceed the 1 h gate that
+    asks for --yes — it read 6.4 min before its flows and landings were costed per instance — and
+    the default preset must stay far below it."""
+    from implicit_bias_lab.experiments import sparse_recovery as sr
+
+    _, paper = sr.describe_cost(Config(**PRESETS["paper"]))
+    _, default = sr.describe_cost(Config(**PRESETS["default"]))
+    _, slice_ = sr.describe_cost(Config(**{**PRESETS["paper"], "n": (300, 500), "seeds": 4, "methods": ("slow", "slow_qs", "l1")}))
+    assert paper > 3600 and default < 600
+    assert 0.5 * 1426 < slice_ < 2 * 1426
