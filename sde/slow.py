@@ -108,13 +108,16 @@ def _adam_parts(loss_fn, zeta, S, rank, H=None):
 
 
 @eqx.filter_jit
-def adam_label_noise_velocity(loss_fn: LossFn, zeta: Array, c: float, S: Array, rank: int | None = None) -> Array:
-    """Corrected form dζ/dt = −(c/4) ∂Φ_S S ∇³L[S], S frozen (docs/theory.md#44-adam-under-label-noise).
+def adam_label_noise_velocity(loss_fn: LossFn, zeta: Array, c: float, S: Array, rank: int | None = None,
+                              H: Array | None = None) -> Array:
+    """Corrected form dζ/dt = −(c/4) ∂Φ_S S ∇³L[S], S frozen (docs/theory.md#44-adam-under-label-noise),
+    for any diagonal S > 0 (Adam, AdamE, the block methods of `sde.families`); H = ∇²L(ζ) when the
+    caller has it already.
 
     Tangent to Γ: ∂Φ_S maps into ker H.
     """
     S = jnp.asarray(S, zeta.dtype)
-    dPhi_S, g3 = _adam_parts(loss_fn, zeta, S, rank)
+    dPhi_S, g3 = _adam_parts(loss_fn, zeta, S, rank, H)
     return -0.25 * c * (dPhi_S @ (S * g3))
 
 
@@ -275,15 +278,16 @@ def adam_jacobian_velocity(residual_fn, zeta, v, c, eps, power):
     """
     jac = jax.jacrev(residual_fn)
     J = jac(zeta)
-
-    def g3(s):
-        s = jax.lax.stop_gradient(s)
-        return jax.grad(lambda th: jnp.sum(s * jnp.mean(jac(th) ** 2, axis=0)))(zeta)
-
     if v is None:
         v = c * jnp.mean(J * J, axis=0)
-    S = adam_preconditioner(v, eps, power)
-    u = S * g3(S)
+    return diagonal_jacobian_velocity(jac, J, zeta, c, adam_preconditioner(v, eps, power))
+
+
+def diagonal_jacobian_velocity(jac, J, zeta, c, S):
+    """−(c/4)∂Φ_S S∇³L[S] for L = ½·mean(r²) and a diagonal S > 0, from jac = ∂r/∂θ as a function
+    and J = jac(ζ) (see `adam_jacobian_velocity` for the algebra)."""
+    s = jax.lax.stop_gradient(S)
+    u = S * jax.grad(lambda th: jnp.sum(s * jnp.mean(jac(th) ** 2, axis=0)))(zeta)
     G = J @ (S[:, None] * J.T)
     return -0.25 * c * (u - S * (J.T @ mf.gram_pinv_solve(G, J @ u)))
 
@@ -527,6 +531,7 @@ __all__ = [
     "adam_slow_sde_diffusion",
     "adam_slow_sde_drift",
     "adam_v_velocity",
+    "diagonal_jacobian_velocity",
     "integrate_slow_flow",
     "manifold_rank",
     "sgd_jacobian_velocity",

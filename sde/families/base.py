@@ -34,6 +34,7 @@ import optax
 from jax import Array
 
 from implicit_bias_lab.sde import manifold as mf
+from implicit_bias_lab.sde import slow
 
 LossFn = Callable[[Array], Array]
 
@@ -135,9 +136,9 @@ class AbstractOptimizerFamily(eqx.Module):
         if v is None:
             v = self.fixed_point(c * H) if self.has_state else None
         S = self.preconditioner(v, eps)
-        dPhi_S = mf.oblique_projector(mf.normal_basis(H, rank=rank), S)
         if jnp.ndim(S) == 1:
-            return -0.25 * c * (dPhi_S @ (S * mf.third_derivative_contraction_diag(loss_fn, zeta, S)))
+            return slow.adam_label_noise_velocity(loss_fn, zeta, c, S, rank, H=H)
+        dPhi_S = mf.oblique_projector(mf.normal_basis(H, rank=rank), S)
         return -0.25 * c * (dPhi_S @ (S @ mf.third_derivative_contraction(loss_fn, zeta, S)))
 
     def jacobian_fixed_point(self, residual_fn: Callable[[Array], Array], zeta: Array, c: float) -> Any:
@@ -157,11 +158,9 @@ class AbstractOptimizerFamily(eqx.Module):
             v = self.fixed_point(c * (J.T @ J) / n) if self.has_state else None
         S = jax.lax.stop_gradient(self.preconditioner(v, eps))
         if jnp.ndim(S) == 1:
-            g3 = jax.grad(lambda th: jnp.sum(S * jnp.mean(jac(th) ** 2, axis=0)))(zeta)
-            u, JS = S * g3, J * S
-        else:
-            g3 = jax.grad(lambda th: jnp.sum((jac(th) @ S) * jac(th)) / n)(zeta)
-            u, JS = S @ g3, J @ S
+            return slow.diagonal_jacobian_velocity(jac, J, zeta, c, S)
+        u = S @ jax.grad(lambda th: jnp.sum((jac(th) @ S) * jac(th)) / n)(zeta)
+        JS = J @ S
         return -0.25 * c * (u - JS.T @ mf.gram_pinv_solve(JS @ J.T, J @ u))
 
     # ------------------------------------------------------------------ regularizer and closed forms
