@@ -243,23 +243,15 @@ def make_instance(config: Config, depth: int) -> Instance:
 
 
 def levenberg_marquardt_projection(problem: SquaredLossProblem, theta: jax.Array, num_iters: int = 30) -> jax.Array:
-    """A point of Γ = {r = 0} near θ: θ ← θ − Jᵀ(JJᵀ + ‖r‖I)⁻¹r, iterated (Levenberg–Marquardt with
-    μ = ‖r‖, Yamashita–Fukushima 2001: quadratic convergence to Γ also where J is ill-conditioned).
+    """A point of Γ = {r = 0} near θ by damped Gauss–Newton steps, θ ← θ − Jᵀ(JJᵀ + ‖r‖I)⁻¹r
+    (`sde.manifold.retract_to_manifold(damped=True)`, Levenberg–Marquardt with μ = ‖r‖).
 
-    Plain Gauss–Newton steps J⁺r (sde.manifold.retract_to_manifold) jump far along the small singular
-    directions of J: as Adam's flow switches hidden units off, Γ approaches a point where rank J drops
-    (one live unit of a rank-1 M*: dim{w aᵀ + b uᵀ} = 2·size − 1 < n), and the discrete iterate's
-    O(√(ηc)) normal fluctuation then made three GN steps land at distance ~10² (measured). The
-    damping keeps each step O(‖r‖); at distance ≪ the conditioning it equals J⁺r to first order.
+    Plain Gauss–Newton steps J⁺r jump far along the small singular directions of J: as Adam's flow
+    switches hidden units off, Γ approaches a point where rank J drops (one live unit of a rank-1
+    M*: dim{w aᵀ + b uᵀ} = 2·size − 1 < n), and the discrete iterate's O(√(ηc)) normal fluctuation
+    then made three GN steps land at distance ~10² (measured). The damping keeps each step O(‖r‖).
     """
-
-    def body(_, th):
-        r = problem.residuals(th)
-        J = problem.jacobian(th)
-        G = J @ J.T + jnp.linalg.norm(r) * jnp.eye(r.shape[0], dtype=th.dtype)
-        return th - J.T @ mf.gram_pinv_solve(G, r)
-
-    return jax.lax.fori_loop(0, num_iters, body, theta)
+    return mf.retract_to_manifold(problem, theta, num_iters, damped=True)
 
 
 @eqx.filter_jit

@@ -54,7 +54,7 @@ from implicit_bias_lab.models import DiagonalNet, ProductToy, SquaredLossProblem
 from implicit_bias_lab.sde import slow
 from implicit_bias_lab.sde.discrete import AdaptiveState, adaptive, sgd
 from implicit_bias_lab.sde.discrete.simulate import make_runner
-from implicit_bias_lab.sde.manifold import gram_pinv_solve
+from implicit_bias_lab.sde import manifold as mf
 from implicit_bias_lab.sde.noise import LABEL_DISTRIBUTIONS, LabelNoise
 from implicit_bias_lab.precision import enable_x64
 
@@ -284,18 +284,9 @@ def _theta_metric(problem, theta):
 
 @eqx.filter_jit
 def project_to_manifold(problem: SquaredLossProblem, thetas: jax.Array, S: jax.Array, num_iters: int = 4):
-    """θ ← θ − S Jᵀ(J S Jᵀ)⁺ r, iterated, for each row: the (oblique, metric S⁻¹) Gauss–Newton
-    projection onto Γ = {r = 0}, equal to Φ_S to first order (S = 1: the orthogonal projection, Φ)."""
-
-    def one(theta):
-        def body(_, th):
-            r = problem.residuals(th)
-            J = problem.jacobian(th)
-            return th - S * (J.T @ gram_pinv_solve((J * S) @ J.T, r))
-
-        return jax.lax.fori_loop(0, num_iters, body, theta)
-
-    return jax.vmap(one)(thetas)
+    """Each row's oblique Gauss–Newton projection onto Γ in the metric S⁻¹ (equal to Φ_S to first
+    order; S = 1: the orthogonal projection Φ): `sde.manifold.retract_to_manifold(metric=S)`."""
+    return jax.vmap(lambda theta: mf.retract_to_manifold(problem, theta, num_iters, metric=S))(thetas)
 
 
 def group_key(spec: CaseSpec) -> tuple:

@@ -288,14 +288,40 @@ def gauss_newton_step(residual_fn_or_problem: Any, theta: Array, rtol: float = 1
 
 
 @eqx.filter_jit
-def retract_to_manifold(residual_fn_or_problem: Any, theta: Array, num_iters: int = 6, rtol: float = 1e-12) -> Array:
-    """Gauss–Newton re-projection θ ← θ − Jᵀ(JJᵀ)⁺r, iterated (docs/theory.md#94-singular-points-of-the-manifold).
+def retract_to_manifold(
+    residual_fn_or_problem: Any,
+    theta: Array,
+    num_iters: int = 6,
+    rtol: float = 1e-12,
+    *,
+    metric: Array | None = None,
+    damped: bool = False,
+) -> Array:
+    """A point of Γ = {r = 0} near θ by iterated Gauss–Newton steps (docs/theory.md#94-singular-points-of-the-manifold).
 
     Accepts a residual function r(θ) (vector) or an object with `.residuals` and `.jacobian`
-    (e.g. models.SquaredLossProblem). Quadratically convergent where J has constant rank.
+    (e.g. models.SquaredLossProblem). The variants, one step each:
+
+    * default: θ ← θ − Jᵀ(JJᵀ)⁺r, the minimum-norm step; quadratically convergent where J has
+      constant rank; its limit is the orthogonal projection Φ to first order;
+    * `metric=S` (a positive vector, the diagonal of a preconditioner): θ ← θ − S Jᵀ(J S Jᵀ)⁺r, the
+      oblique projection in the metric S⁻¹, equal to the preconditioned gradient flow's limit Φ_S
+      to first order (docs/theory.md#42-preconditioned-projection);
+    * `damped=True`: θ ← θ − Jᵀ(JJᵀ + ‖r‖I)⁻¹r, Levenberg–Marquardt with μ = ‖r‖ (Yamashita &
+      Fukushima 2001): quadratic convergence to Γ also where J is ill-conditioned, where plain
+      steps J⁺r jump far along J's small singular directions; equal to J⁺r to first order in ‖r‖.
     """
+    if damped and metric is not None:
+        raise ValueError("retract_to_manifold: give metric or damped, not both")
+
     def body(_, th):
-        return th - gauss_newton_step(residual_fn_or_problem, th, rtol)
+        if metric is None and not damped:
+            return th - gauss_newton_step(residual_fn_or_problem, th, rtol)
+        r, J = _residual_and_jacobian(residual_fn_or_problem, th)
+        if damped:
+            G = J @ J.T + jnp.linalg.norm(r) * jnp.eye(r.shape[0], dtype=th.dtype)
+            return th - J.T @ gram_pinv_solve(G, r, rtol)
+        return th - metric * (J.T @ gram_pinv_solve((J * metric) @ J.T, r, rtol))
 
     return jax.lax.fori_loop(0, num_iters, body, theta)
 
