@@ -5,12 +5,13 @@ S. P. Nørsett & G. Wanner, *Solving Ordinary Differential Equations I: Nonstiff
 Springer 1993, Section II.1: nodes 0, ½, ½, 1, weights 1/6, 2/6, 2/6, 1/6):
 
     k₁ = f(y),  k₂ = f(y + ½h k₁),  k₃ = f(y + ½h k₂),  k₄ = f(y + h k₃),
-    y ← y + h (k₁/6 + k₂/3 + k₃/3 + k₄/6).
+    y ← y + (h/6)(k₁ + 2k₂ + 2k₃ + k₄).
 
 Global error O(h⁴) for a smooth f. The four stages run as a `lax.scan` over the tableau's rows, so
 `f` is traced and compiled once per step rather than four times: a fixed-step solve compiles fast.
-This is the lab's one fixed-step integrator: the paper checks' flows (`paper_checks.claims._util.rk4`)
-and the classroom demos' logged paths (`experiments.demos.common.rk4_path`) call it. Adaptive
+This is the lab's one fixed-step integrator: the paper checks' flows (`paper_checks.claims._util.rk4`),
+the classroom demos' logged paths (`experiments.demos.common.rk4_path`) and the diagonal net's SGD
+flows (`sde.slow_diagonal.integrate_sgd_flow_stepped` and its compact route) call it. Adaptive
 integration of the slow flows is `sde.slow.integrate_slow_flow` (Diffrax Tsit5).
 """
 
@@ -24,26 +25,45 @@ import jax.numpy as jnp
 PyTree = Any
 Velocity = Callable[[PyTree], PyTree]
 
-#: the classical RK4 tableau: stage i evaluates f at y + NODES[i]·h·k_{i−1}; the step adds h·Σ WEIGHTS[i]·k_i
+#: the classical RK4 tableau: stage i evaluates f at y + NODES[i]·h·k_{i−1}; the step adds (h/6)·Σ WEIGHTS[i]·k_i
 NODES = (0.0, 0.5, 0.5, 1.0)
-WEIGHTS = (1.0 / 6.0, 2.0 / 6.0, 2.0 / 6.0, 1.0 / 6.0)
+WEIGHTS = (1.0, 2.0, 2.0, 1.0)
 
 
-def rk4_step(velocity: Velocity, y: PyTree, dt) -> PyTree:
+def rk4_step(velocity: Callable, y: PyTree, dt, has_aux: bool = False, unrolled: bool = False):
     """One classical RK4 step of size `dt` for dy/dt = velocity(y). `velocity` must return a pytree
-    with the structure, shapes and dtypes of `y`. Jittable."""
+    with the structure, shapes and dtypes of `y`, or with `has_aux=True` a pair (that pytree, aux);
+    the step then returns (y_new, the four stages' aux stacked on a leading axis). Jittable.
+
+    The slope is summed as k₁ + 2k₂ + 2k₃ + k₄ from left to right and scaled by h/6 once (the
+    weights 1, 2, 2, 1 are exact), the textbook order of operations. The stages run as a scan
+    (`velocity` traced once), or with `unrolled=True` inline (traced four times; XLA may then fuse
+    across stages, which changes the last bits, not the scheme: the diagonal-net SGD flows use it)."""
     tree_map = jax.tree_util.tree_map
-    nodes, weights = jnp.array(NODES), jnp.array(WEIGHTS)
 
-    def stage(carry, coeffs):
-        k_prev, acc = carry
-        node, weight = coeffs
-        k = velocity(tree_map(lambda a, b: a + node * dt * b, y, k_prev))
-        return (k, tree_map(lambda s, b: s + weight * b, acc, k)), None
+    def stage(k_prev, node):
+        out = velocity(y if k_prev is None else tree_map(lambda a, b: a + node * dt * b, y, k_prev))
+        return out if has_aux else (out, None)
 
-    zeros = tree_map(jnp.zeros_like, y)
-    (_, slope), _ = jax.lax.scan(stage, (zeros, zeros), (nodes, weights))
-    return tree_map(lambda a, b: a + dt * b, y, slope)
+    if unrolled:
+        ks, auxs = [], []
+        for node in NODES:
+            k, aux = stage(ks[-1] if ks else None, node)
+            ks.append(k)
+            auxs.append(aux)
+        slope = tree_map(lambda k1, k2, k3, k4: k1 + 2 * k2 + 2 * k3 + k4, *ks)
+        aux = tree_map(lambda *a: jnp.stack(a), *auxs) if has_aux else None
+    else:
+        def scanned(carry, coeffs):
+            k_prev, acc = carry
+            node, weight = coeffs
+            k, aux = stage(k_prev, node)
+            return (k, tree_map(lambda s, b: s + weight * b, acc, k)), aux
+
+        zeros = tree_map(jnp.zeros_like, y)
+        (_, slope), aux = jax.lax.scan(scanned, (zeros, zeros), (jnp.array(NODES), jnp.array(WEIGHTS)))
+    y_new = tree_map(lambda a, b: a + dt / 6 * b, y, slope)
+    return (y_new, aux) if has_aux else y_new
 
 
 def rk4(velocity: Velocity, y0: PyTree, t1, num_steps: int) -> PyTree:

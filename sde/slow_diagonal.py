@@ -30,6 +30,7 @@ import optimistix as optx
 from jax import Array
 
 from implicit_bias_lab.models.diagonal_net import DiagonalNet, second_moments
+from implicit_bias_lab.sde.integrators import rk4_step
 from implicit_bias_lab.sde.manifold import gram_pinv_solve
 from implicit_bias_lab.sde.status import STATUS_NAMES, RunStatus
 from implicit_bias_lab.precision import require_x64
@@ -715,14 +716,7 @@ def integrate_sgd_flow_stepped(
     def f(th):
         return sgd_flow_velocity(X, th, noise_scale)
 
-    def rk4(th, _):
-        k1 = f(th)
-        k2 = f(th + 0.5 * dt * k1)
-        k3 = f(th + 0.5 * dt * k2)
-        k4 = f(th + dt * k3)
-        return th + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4), None
-
-    theta, _ = jax.lax.scan(rk4, theta0, None, length=num_steps)
+    theta = jax.lax.fori_loop(0, num_steps, lambda _, th: rk4_step(f, th, dt, unrolled=True), theta0)
     for _ in range(2):
         r = X @ effective_weights(theta) - y
         theta = theta - _JT_apply(X, theta, gram_pinv_solve(_gram(X, theta), r))
@@ -751,11 +745,8 @@ def _sgd_chunk(Xr, Xc, keep, mm, theta, dt, count, noise_scale, opts: _FlowOptio
 
     def step(_, carry):
         th, ok = carry
-        k1, o1 = _sgd_block_velocity(Xr, Xc, keep, mm, th, noise_scale, opts)
-        k2, o2 = _sgd_block_velocity(Xr, Xc, keep, mm, th + 0.5 * dt * k1, noise_scale, opts)
-        k3, o3 = _sgd_block_velocity(Xr, Xc, keep, mm, th + 0.5 * dt * k2, noise_scale, opts)
-        k4, o4 = _sgd_block_velocity(Xr, Xc, keep, mm, th + dt * k3, noise_scale, opts)
-        return th + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4), ok & o1 & o2 & o3 & o4
+        th, oks = rk4_step(lambda z: _sgd_block_velocity(Xr, Xc, keep, mm, z, noise_scale, opts), th, dt, has_aux=True, unrolled=True)
+        return th, ok & jnp.all(oks)
 
     return jax.lax.fori_loop(0, count, step, (theta, jnp.asarray(True)))
 

@@ -71,3 +71,20 @@ def test_callers_use_the_same_scheme():
 def test_rejects_no_steps():
     with pytest.raises(ValueError, match="num_steps"):
         rk4(linear, Y0, 1.0, 0)
+
+
+def test_unrolled_stages_and_aux():
+    """The inline stages compute the same step as the scanned ones (to rounding), and `has_aux`
+    returns each stage's auxiliary output in stage order: here the stage's input, whose first entry
+    at stages 2–4 is y₀ + (½h, ½h, h)·k₁₋₃ — a wrong node would show."""
+    h = 0.1
+    step = rk4_step(linear, Y0, h)
+    np.testing.assert_allclose(rk4_step(linear, Y0, h, unrolled=True), step, rtol=0, atol=1e-15)
+    for unrolled in (False, True):
+        y1, seen = rk4_step(lambda y: (linear(y), y), Y0, h, has_aux=True, unrolled=unrolled)
+        np.testing.assert_allclose(y1, step, rtol=0, atol=1e-15)
+        assert seen.shape == (4, 2)
+        k1 = linear(Y0)
+        k2 = linear(Y0 + 0.5 * h * k1)
+        k3 = linear(Y0 + 0.5 * h * k2)
+        np.testing.assert_allclose(seen, jnp.stack([Y0, Y0 + 0.5 * h * k1, Y0 + 0.5 * h * k2, Y0 + h * k3]), rtol=0, atol=1e-15)
