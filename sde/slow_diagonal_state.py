@@ -114,15 +114,28 @@ def adam_state_log_velocity(
     return jnp.where(alive, dell, 0.0), jnp.where(alive, dp, 0.0)
 
 
-def _retract_log(X: Array, y: Array, ell: Array, sign: Array, ell_dead) -> Array:
-    """One Gauss–Newton step onto Γ = {Xw = y} moving the alive coordinates, θ ← θ − Jᵀ(JJᵀ)⁺r,
-    written multiplicatively in ℓ."""
-    d = X.shape[1]
+def _retract_log(X: Array, y: Array, ell: Array, sign: Array, ell_dead, form: str = "primal", linalg: str = "eigh",
+                 pivot_rtol: float = 1e-10) -> Array:
+    """One Gauss–Newton step onto Γ = {Xw = y} moving the alive coordinates (ℓ > ell_dead),
+    θ ← θ − Jᵀ(JJᵀ)⁺r, written multiplicatively in ℓ: θ_j ← θ_j(1 − 2ς_j(Xᵀμ)_i), 4X Diag(u² + v²)Xᵀμ = r.
+
+    X may be a block of columns (the compact route). The n×n system by `_spd_solve` (linalg "eigh":
+    the pseudo-inverse); form "dual" (the columns A with an alive member linearly independent):
+    (Xᵀμ)_A = D⁻¹(X_AᵀX_A)⁻¹X_Aᵀr with D = 4(u² + v²), the least-squares coefficients of r on X_A."""
+    C = X.shape[1]
     alive = ell > ell_dead
     theta = jnp.where(alive, sign * jnp.exp(ell), 0.0)
-    mu = gram_pinv_solve(_gram(X, theta), X @ effective_weights(theta) - y)
-    z = X.T @ mu
-    factor = 1.0 - 2 * _signs(d, X.dtype) * jnp.concatenate([z, z])
+    r = X @ effective_weights(theta) - y
+    t2 = theta * theta
+    k = t2[:C] + t2[C:]
+    if form == "dual":
+        a = (alive[:C] | alive[C:]).astype(X.dtype)
+        M = (X.T @ X) * a[:, None] * a[None, :] + jnp.diag(1.0 - a)
+        coef = jax.scipy.linalg.cho_solve((jnp.linalg.cholesky(M), True), a * (X.T @ r))
+        z = jnp.where(k > 0, coef / (4 * jnp.where(k > 0, k, 1.0)), 0.0)
+    else:
+        z = X.T @ _spd_solve(4 * (X * k) @ X.T, r, linalg, pivot_rtol)
+    factor = 1.0 - 2 * _signs(C, X.dtype) * jnp.concatenate([z, z])
     return jnp.where(alive, ell + jnp.log(jnp.clip(factor, 0.5, 2.0)), ell)
 
 
@@ -253,26 +266,6 @@ def _block_log_velocity(Xc, mm, ell, p, alive, noise_scale, c2, eps, power, opts
     return jnp.where(alive, dell, 0.0), jnp.where(alive, dp, 0.0)
 
 
-def _block_retract(Xc, y, ell, sign, ell_dead, opts: _SegmentOptions):
-    """`_retract_log` on a block of columns; form "dual": (Xᵀμ)_A = D⁻¹(X_AᵀX_A)⁻¹X_Aᵀr, D = 4(u² + v²)
-    (the least-squares coefficients of the residual r on the independent columns X_A)."""
-    C = Xc.shape[1]
-    alive = ell > ell_dead
-    theta = jnp.where(alive, sign * jnp.exp(ell), 0.0)
-    r = Xc @ effective_weights(theta) - y
-    t2 = theta * theta
-    k = t2[:C] + t2[C:]
-    if opts.form == "dual":
-        a = (alive[:C] | alive[C:]).astype(Xc.dtype)
-        M = (Xc.T @ Xc) * a[:, None] * a[None, :] + jnp.diag(1.0 - a)
-        coef = jax.scipy.linalg.cho_solve((jnp.linalg.cholesky(M), True), a * (Xc.T @ r))
-        z = jnp.where(k > 0, coef / (4 * jnp.where(k > 0, k, 1.0)), 0.0)
-    else:
-        z = Xc.T @ _spd_solve(4 * (Xc * k) @ Xc.T, r, opts.linalg, opts.pivot_rtol)
-    factor = 1.0 - 2 * _signs(C, Xc.dtype) * jnp.concatenate([z, z])
-    return jnp.where(alive, ell + jnp.log(jnp.clip(factor, 0.5, 2.0)), ell)
-
-
 class _ResumablePID(diffrax.PIDController):
     """Diffrax's PID controller whose state also carries the step it proposes next, so that a solve
     cut into chunks (max_steps) and resumed with that step, the solver's FSAL state and the
@@ -315,7 +308,7 @@ def _block_chunk(Xc, y, mm, sign, ell, p, live, t, t_b, resume, ctrl, f0, made_j
     )
     ell_end, p_end = (a[-1] for a in sol.ys)
     done = sol.result == diffrax.RESULTS.successful
-    ell_end = jax.lax.cond(done, lambda: _block_retract(Xc, y, ell_end, sign, ell_dead, opts), lambda: ell_end)
+    ell_end = jax.lax.cond(done, lambda: _retract_log(Xc, y, ell_end, sign, ell_dead, opts.form, opts.linalg, opts.pivot_rtol), lambda: ell_end)
     p_end = jnp.where(done, jnp.maximum(p_end, LOG_V_FLOOR), p_end)
     result = jnp.where(done, 0, jnp.where(sol.result == diffrax.RESULTS.max_steps_reached, 1, 2))
     return (ell_end, p_end, sol.ts[-1], sol.stats["num_accepted_steps"], sol.stats["num_steps"], result,
