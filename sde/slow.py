@@ -25,6 +25,7 @@ import numpy as np
 from jax import Array
 
 from implicit_bias_lab.sde import manifold as mf
+from implicit_bias_lab.sde.status import RunStatus
 from implicit_bias_lab.precision import require_x64
 
 LossFn = Callable[[Array], Array]
@@ -357,7 +358,9 @@ class SlowFlowSolution(NamedTuple):
     times (K,), path (K, D) (after retraction when retract=True), distance_to_manifold (K,):
     first-order distance ‖H_r⁺∇L‖ of the integrated point to Γ before any retraction (the drift
     off Γ accumulated over one save interval), v (K, D) for Adam (quasi-static: c·diag H) or None,
-    num_steps: accepted solver steps in total.
+    num_steps: accepted solver steps in total; status: a `RunStatus` code, MAX_TIME when the flow
+    reached t1; with throw=False also STIFF (the solver ran out of steps) or FAILED (another solver
+    failure or a non-finite state), the path then held at its last good state from there on.
     """
 
     times: Array
@@ -365,6 +368,7 @@ class SlowFlowSolution(NamedTuple):
     distance_to_manifold: Array
     v: Array | None
     num_steps: Array
+    status: Array
 
 
 def integrate_slow_flow(
@@ -385,6 +389,7 @@ def integrate_slow_flow(
     max_steps: int = 100_000,
     residual_fn: Callable[[Array], Array] | None = None,
     extinction_floor: float = 0.0,
+    throw: bool = True,
 ) -> SlowFlowSolution:
     """Integrate the label-noise slow flow from ζ0 ∈ Γ to slow time t1 (Diffrax Tsit5, adaptive).
 
@@ -412,6 +417,10 @@ def integrate_slow_flow(
     other weights), so the stiff mode is gone from the next interval on. Changes the path by O(floor)
     in the dead coordinates. Measured (experiments.matrix_factorization, preset `claim`, 5 layers,
     Adam, floor 1e-8): 36 674 → 9 284 solver steps, end values equal to 1e-9.
+
+    throw: True (default) raises Diffrax's error when the solver fails or runs out of `max_steps`;
+    False returns instead, with `status` STIFF or FAILED and the path held at its last good state
+    (a sweep records the status and goes on; never a silent NaN).
     """
     require_x64("sde.slow.integrate_slow_flow")
     family = _check_optimizer_and_noise(noise_scale, optimizer)
@@ -446,13 +455,21 @@ def integrate_slow_flow(
     return _integrate_jit(
         loss_fn, y0, ts, jnp.asarray(c), family, None if c2 is None else jnp.asarray(float(c2)),
         jnp.asarray(float(eps)), None if power is None else jnp.asarray(float(power)),
-        rank, bool(retract), float(rtol), float(atol), int(max_steps), residual_fn, float(extinction_floor),
+        rank, bool(retract), float(rtol), float(atol), int(max_steps), residual_fn, float(extinction_floor), bool(throw),
     )
 
 
 @eqx.filter_jit
+def _solve_status(sol, y_end) -> Array:
+    """The RunStatus of one Diffrax solve: MAX_TIME (reached its end), STIFF (out of steps) or FAILED."""
+    finite = jnp.all(jnp.asarray([jnp.all(jnp.isfinite(a)) for a in jax.tree_util.tree_leaves(y_end)]))
+    ok = (sol.result == diffrax.RESULTS.successful) & finite
+    stiff = sol.result == diffrax.RESULTS.max_steps_reached
+    return jnp.where(ok, int(RunStatus.MAX_TIME), jnp.where(stiff, int(RunStatus.STIFF), int(RunStatus.FAILED)))
+
+
 def _integrate_jit(loss_fn, y0, ts, c, family, c2, eps, power, rank, retract, rtol, atol, max_steps,
-                   residual_fn=None, extinction_floor=0.0):
+                   residual_fn=None, extinction_floor=0.0, throw=True):
     joint = isinstance(y0, tuple)
     family = _with_power(family, power)
 
@@ -487,36 +504,53 @@ def _integrate_jit(loss_fn, y0, ts, c, family, c2, eps, power, rank, retract, rt
             return family.label_noise_fixed_point(loss_fn, y, c)
         return None
 
+    tree_map = jax.tree_util.tree_map
     if retract:
-        def segment(y, t_pair):
+        def segment(carry, t_pair):
+            y, status = carry
+            going = status == int(RunStatus.MAX_TIME)
+            # after a failure (throw=False only) the rest integrates over empty intervals
+            t_stop = t_pair[1] if throw else jnp.where(going, t_pair[1], t_pair[0])
             sol = diffrax.diffeqsolve(
-                term, solver, t_pair[0], t_pair[1], None, y,
-                stepsize_controller=controller, max_steps=max_steps,
+                term, solver, t_pair[0], t_stop, None, y,
+                stepsize_controller=controller, max_steps=max_steps, throw=throw,
             )
-            y_end = jax.tree_util.tree_map(lambda a: a[-1], sol.ys)
+            y_end = tree_map(lambda a: a[-1], sol.ys)
             z_end = zeta_of(y_end)
             d = dist(z_end)
             if extinction_floor > 0:
                 z_end = jnp.where(jnp.abs(z_end) < extinction_floor * jnp.max(jnp.abs(z_end)), 0.0, z_end)
             z_new = retract_fn(z_end)
             y_new = (z_new, y_end[1]) if joint else z_new
-            return y_new, (y_new, d, sol.stats["num_accepted_steps"])
+            if not throw:
+                good = going & (_solve_status(sol, y_new) == int(RunStatus.MAX_TIME))
+                status = jnp.where(going, _solve_status(sol, y_new), status)
+                y_new = tree_map(lambda a, b: jnp.where(good, a, b), y_new, y)
+            return (y_new, status), (y_new, d, sol.stats["num_accepted_steps"])
 
-        _, (ys, ds, steps) = jax.lax.scan(segment, y0, jnp.stack([ts[:-1], ts[1:]], axis=1))
-        ys = jax.tree_util.tree_map(lambda a0, a: jnp.concatenate([a0[None], a]), y0, ys)
+        (_, status), (ys, ds, steps) = jax.lax.scan(
+            segment, (y0, jnp.asarray(int(RunStatus.MAX_TIME))), jnp.stack([ts[:-1], ts[1:]], axis=1))
+        ys = tree_map(lambda a0, a: jnp.concatenate([a0[None], a]), y0, ys)
         ds = jnp.concatenate([dist(zeta_of(y0))[None], ds])
         n_steps = jnp.sum(steps)
     else:
         sol = diffrax.diffeqsolve(
             term, solver, ts[0], ts[-1], None, y0, saveat=diffrax.SaveAt(ts=ts),
-            stepsize_controller=controller, max_steps=max_steps,
+            stepsize_controller=controller, max_steps=max_steps, throw=throw,
         )
         ys = sol.ys
+        status = jnp.asarray(int(RunStatus.MAX_TIME))
+        if not throw:
+            status = _solve_status(sol, tree_map(lambda a: a[-1], ys))
+            # Diffrax fills the saves after a failure with inf: hold the last finite save instead
+            keep = jnp.cumsum(~jnp.all(jnp.isfinite(zeta_of(ys)), axis=1)) == 0
+            last = jnp.sum(keep) - 1
+            ys = tree_map(lambda a: jnp.where(keep.reshape((-1,) + (1,) * (a.ndim - 1)), a, a[last]), ys)
         ds = jax.vmap(dist)(zeta_of(ys))
         n_steps = sol.stats["num_accepted_steps"]
     path = zeta_of(ys)
     vs = ys[1] if joint else (jax.vmap(lambda z: v_of(z))(path) if family.has_state else None)
-    return SlowFlowSolution(ts, path, ds, vs, n_steps)
+    return SlowFlowSolution(ts, path, ds, vs, n_steps, status)
 
 
 __all__ = [

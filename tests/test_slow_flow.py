@@ -17,6 +17,7 @@ from implicit_bias_lab import models
 from implicit_bias_lab.sde import manifold as mf
 from implicit_bias_lab.sde import slow
 from implicit_bias_lab.sde import slow_diagonal as sd
+from implicit_bias_lab.sde.status import RunStatus
 
 
 @functools.lru_cache(maxsize=None)
@@ -272,3 +273,26 @@ def test_adam_timescale_checks_the_theory_scaling():
         adam_timescale(-0.1, 0.99)
     with pytest.raises(ValueError, match="b2"):
         adam_timescale(0.1, 1.0)
+
+
+def test_solver_failure_is_a_status_with_throw_false():
+    """throw=False: a solve that runs out of steps ends with status STIFF and the path held at its last
+    good state (finite; the saves before the failure equal the full solve's), never NaN; a solve that
+    finishes is MAX_TIME with the path of throw=True, bit for bit; throw=True still raises."""
+    prob, th = diag_instance()
+    kw = {"noise_scale": 0.5, "optimizer": "sgd", "num_saves": NSAVE}
+    full = slow.integrate_slow_flow(prob.loss, th, 0.6, **kw)
+    quiet = slow.integrate_slow_flow(prob.loss, th, 0.6, throw=False, **kw)
+    assert int(full.status) == int(quiet.status) == int(RunStatus.MAX_TIME)
+    np.testing.assert_array_equal(quiet.path, full.path)
+    for retract in (True, False):
+        ref = slow.integrate_slow_flow(prob.loss, th, 0.6, retract=retract, **kw)
+        budget = int(ref.num_steps) // 2 if not retract else 1  # mid-path / in the first interval
+        cut = slow.integrate_slow_flow(prob.loss, th, 0.6, retract=retract, max_steps=budget, throw=False, **kw)
+        assert int(cut.status) == int(RunStatus.STIFF), retract
+        assert bool(jnp.all(jnp.isfinite(cut.path)))
+        kept = int(jnp.sum(jnp.all(cut.path == ref.path, axis=1)))
+        assert 1 <= kept < NSAVE, (retract, kept)
+        np.testing.assert_array_equal(cut.path[kept:], jnp.broadcast_to(cut.path[kept - 1], cut.path[kept:].shape))
+        with pytest.raises(Exception, match="max_steps|maximum number of solver steps"):
+            slow.integrate_slow_flow(prob.loss, th, 0.6, retract=retract, max_steps=budget, **kw)

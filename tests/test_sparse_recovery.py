@@ -192,6 +192,8 @@ def test_agreement_of_discrete_and_slow_decisions(tiny_run):
         ("d=ten", "'d'"),
         ("start=middle", "start"),
         ("init=uniform", "init"),
+        ("design_dtype=float8", "design_dtype"),
+        ("share_design=true", "share_design"),  # the default preset's SGD and Adam budgets differ
     ],
 )
 def test_bad_config_names_the_key(override, key):
@@ -437,6 +439,10 @@ def test_block_families_run_like_any_optimizer():
             assert float(out["train_loss"][0]) < 1e-12
         disc = sr.compute_chunk(config, opt, "discrete", chunk, lambda: landing)
         assert np.isfinite(disc["test_loss"]).all()
+    # a general flow that runs out of solver steps is flagged "stiff" and held where it was last good
+    end = config.family("adalayer").diagonal_net_flow(data[0].X, data[0].y, landing[0], 1.0, noise_scale=config.noise_constant(6),
+                                                      c2=5.0, max_steps=1)
+    assert sr.STATUS_NAMES[end.status] == "stiff" and np.all(np.isfinite(np.asarray(end.theta)))
 
 
 def test_per_instance_landings_equal_the_padded_ones(monkeypatch):
@@ -468,3 +474,108 @@ def test_cost_model_gates_the_paper_preset_and_not_the_default():
     _, slice_ = sr.describe_cost(Config(**{**PRESETS["paper"], "n": (300, 500), "seeds": 4, "methods": ("slow", "slow_qs", "l1")}))
     assert paper > 3600 and default < 600
     assert 0.5 * 1426 < slice_ < 2 * 1426
+
+
+# SGD and Adam on one fixed budget (the paper protocol's shape), tiny: the runs that `design_dtype`
+# and `share_design` must reproduce
+PAIR = dict(d=24, kappa=2, n=(6, 10), seeds=2, optimizers=("sgd", "adam"), methods=("discrete",), start="init",
+            init="gaussian", init_scale=0.1, lr_adam=0.05, lr_sgd=0.05, label_noise=0.5, eps=1e-6, fixed_steps=400,
+            chunk_size=4, block_size=2)
+
+
+def test_narrow_design_gives_bitwise_the_same_runs():
+    """design_dtype = bfloat16 / float16 on the ±1 design: the padded designs are stored narrow,
+    stay narrow in the run's problem, the products compute in float32 (the gradient's dtype), and
+    the discrete SGD and Adam runs are bitwise those of the float32-stored design."""
+    import dataclasses
+
+    import jax
+    import jax.numpy as jnp
+
+    from implicit_bias_lab.experiments import sparse_recovery as sr
+
+    config = Config(**PAIR)
+    chunk = sr.instances(config)
+    ref = {opt: sr.discrete_simulation(config, opt, chunk, None)[0] for opt in config.optimizers}
+    for narrow in ("bfloat16", "float16"):
+        narrow_config = dataclasses.replace(config, design_dtype=narrow)
+        problems = sr.padded_problems(narrow_config, [sr.instance_data(config, inst) for inst in chunk], jnp.float32)
+        one = jax.tree_util.tree_map(lambda a: a[0], problems).astype(jnp.float32)
+        assert problems.X.dtype == one.X.dtype == jnp.dtype(narrow)
+        assert one.design().dtype == one.grad(jnp.full(2 * config.d, 0.1, jnp.float32)).dtype == jnp.float32
+        for opt in config.optimizers:
+            sim = sr.discrete_simulation(narrow_config, opt, chunk, None)[0]
+            np.testing.assert_array_equal(sim.theta, ref[opt].theta)
+            np.testing.assert_array_equal(sim.status, ref[opt].status)
+
+
+def test_narrow_design_refuses_a_design_it_would_change():
+    """A Gaussian design is not exact in bfloat16: refused by the config, and by the problems'
+    own entry-by-entry check (what guards any design), both naming `design_dtype`."""
+    import jax
+    import jax.numpy as jnp
+
+    from implicit_bias_lab.experiments import sparse_recovery as sr
+    from implicit_bias_lab.models import make_sparse_regression
+
+    with pytest.raises(ConfigError, match="design_dtype.*gaussian"):
+        Config(**{**PAIR, "design": "gaussian", "design_dtype": "bfloat16"})
+    gaussian = make_sparse_regression(jax.random.PRNGKey(0), 6, PAIR["d"], 2, "gaussian")
+    with pytest.raises(ConfigError, match="'design_dtype' = 'bfloat16' would change the design.*not exact"):
+        sr.padded_problems(Config(**PAIR, design_dtype="bfloat16"), [gaussian], jnp.float32)
+
+
+def test_shared_design_runs_equal_the_separate_runs():
+    """share_design: SGD and Adam of each instance in one program (one design, products
+    X·[w_sgd, w_adam]) with the separate runs' noise keys. The products' summation order differs,
+    so the runs are equal up to rounding amplified by the dynamics. float64: within 1e-8 of max |θ|
+    for both. float32: SGD within 1e-5; Adam at ε ≈ 0 takes O(η) sign-like steps on coordinates
+    whose gradient is at rounding level, so any ulp-level change moves it visibly: the shared run
+    must be no farther from the separate one than the separate run moves when its start moves by
+    one ulp (×4)."""
+    import jax.numpy as jnp
+
+    from implicit_bias_lab.experiments import sparse_recovery as sr
+
+    for dtype in ("float64", "float32"):
+        config = Config(**PAIR, dtype=dtype)
+        shared = Config(**PAIR, dtype=dtype, share_design=True)
+        chunk = sr.instances(config)
+        data = [sr.instance_data(config, inst) for inst in chunk]
+        sims, _ = sr.discrete_group_simulation(shared, ("sgd", "adam"), chunk, None)
+        theta0 = sr.initial_theta(config, chunk, sr.compute_dtype(config))
+        for opt, sim in zip(("sgd", "adam"), sims):
+            alone = np.asarray(sr.run_discrete(config, opt, chunk, data, theta0).theta)
+            np.testing.assert_array_equal(sim.status, 0)
+            gap = np.max(np.abs(np.asarray(sim.theta) - alone)) / np.max(np.abs(alone))
+            if dtype == "float64":
+                assert gap < 1e-8, (opt, gap)
+            elif opt == "sgd":
+                assert gap < 1e-5, gap
+            else:
+                moved = np.asarray(sr.run_discrete(config, opt, chunk, data, jnp.nextafter(theta0, jnp.inf)).theta)
+                assert gap <= 4 * np.max(np.abs(moved - alone)) / np.max(np.abs(alone)), gap
+
+
+def test_shared_design_sweep_gives_the_separate_sweeps_records(tmp_path):
+    """A whole sweep with share_design and a bfloat16 design (float64 runs; GD and the ℓ1 program
+    alongside, run as before): SGD and Adam run as one task per chunk ("sgd+adam" in the progress
+    lines), and the records equal the plain sweep's to 1e-9 relative, statuses and recovery
+    decisions alike; a rerun finds every chunk on disk."""
+    import io
+
+    from implicit_bias_lab.experiments import sparse_recovery as sr
+
+    base = {**PAIR, "optimizers": ("gd", "sgd", "adam"), "methods": ("discrete", "l1"), "dtype": "float64", "seeds": 3}
+    plain, shared = Config(**base), Config(**base, share_design=True, design_dtype="bfloat16")
+    assert sr.shared_groups(plain) == {} and sr.shared_groups(shared) == {0: ("sgd", "adam")}
+    sr.run(plain, tmp_path / "plain", progress=io.StringIO())
+    log = io.StringIO()
+    sr.run(shared, tmp_path / "shared", progress=log)
+    assert "discrete sgd+adam chunk 1" in log.getvalue()
+    a, b = read_results(tmp_path / "plain" / "results.nc"), read_results(tmp_path / "shared" / "results.nc")
+    assert list(a.status.values) == list(b.status.values) and list(a.recovered.values) == list(b.recovered.values)
+    np.testing.assert_allclose(b.test_loss.values, a.test_loss.values, rtol=1e-9)
+    log = io.StringIO()
+    sr.run(shared, tmp_path / "shared", progress=log)
+    assert "already on disk" in log.getvalue()
