@@ -60,6 +60,7 @@ from implicit_bias_lab.sde.slow_diagonal import (
     _full_column_rank,
     _gram,
     _J_apply,
+    adam_fixed_point_v,
     column_bucket,
     effective_weights,
     one_blas_thread,
@@ -173,9 +174,8 @@ def integrate_adam_state_flow(
     ell0 = jnp.log(jnp.maximum(jnp.abs(theta0), tiny))
     # θ_j² ≤ dead_floor·max θ0² at a segment's start is dead for good (module docstring, "Dead coordinates")
     ell_dead = 0.5 * jnp.log(dead_floor * jnp.max(theta0 * theta0)) if dead_floor > 0 else -jnp.inf
-    m = second_moments(X)
     if v0 is None:
-        v0 = 4 * noise_scale * jnp.concatenate([m, m]) * theta0 * theta0
+        v0 = adam_fixed_point_v(X, theta0, noise_scale)
     p0 = jnp.maximum(jnp.log(jnp.maximum(jnp.asarray(v0, dtype), tiny)), LOG_V_FLOOR)
 
     def field(t, state, alive):
@@ -401,7 +401,7 @@ def _state_flow_compact(X, y, theta0, t1, noise_scale, c2, v0, eps, power, dead_
     ell = jnp.log(jnp.maximum(jnp.abs(theta0), tiny))
     ell_dead = 0.5 * jnp.log(dead_floor * jnp.max(theta0 * theta0)) if dead_floor > 0 else jnp.asarray(-jnp.inf, dtype)
     if v0 is None:
-        v0 = 4 * noise_scale * mm * theta0 * theta0
+        v0 = adam_fixed_point_v(X, theta0, noise_scale)
     p = jnp.maximum(jnp.log(jnp.maximum(jnp.asarray(v0, dtype), tiny)), LOG_V_FLOOR)
     edges = jnp.linspace(0.0, jnp.asarray(t1, dtype), num_segments + 1)
     scalars = [jnp.asarray(a, dtype) for a in (noise_scale, c2, eps, power)]
