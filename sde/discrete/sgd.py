@@ -17,10 +17,15 @@ from implicit_bias_lab.sde.discrete.validation import check_positive, check_unit
 
 
 class SGDState(NamedTuple):
+    """The momentum buffer m (zeros at init; carried, unused, at μ = 0)."""
+
     momentum: jax.Array
 
 
 def sgd(learning_rate: float, momentum: float = 0.0, nesterov: bool = False) -> optax.GradientTransformation:
+    """SGD as an optax pair: m ← μm + g, θ ← θ − ηm (Nesterov: θ ← θ − η(g + μm)), the module's
+    convention, equal to `optax.sgd(η, momentum=μ, nesterov=…)`. Raises ValueError naming
+    `learning_rate` (must be > 0) or `momentum` (must lie in [0, 1))."""
     check_positive("learning_rate", learning_rate)
     check_unit_interval("momentum", momentum)
 
