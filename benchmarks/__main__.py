@@ -31,6 +31,8 @@ BENCHMARKS = {
                          lambda m, size: m.main(etas=(0.01, 0.005) if size == "small" else (0.01, 0.005, 0.0025))),
     "paper_scale": ("paper_scale", "the paper sparse-recovery preset with the slow method, extrapolated from one instance (issue 4)",
                     lambda m, size: m.main(["--quick"] if size == "small" else [])),
+    "paper_discrete": ("discrete_paper_scale", "the discrete paper scale: µs per run-step at d = 10⁴, float32 vs bfloat16-stored X vs SGD and Adam sharing X (issue 12)",
+                       lambda m, size: m.main(["--quick"] if size == "small" else [])),
 }
 NAMES = tuple(BENCHMARKS)
 

@@ -55,9 +55,10 @@ from implicit_bias_lab.experiments.progress import report_block_steps
 from implicit_bias_lab.experiments.recovery_results import as_records, grid_from_records
 from implicit_bias_lab.experiments.reference_solvers import local_weighted_lhalf_interpolant, weighted_l1_interpolant
 from implicit_bias_lab.models import DiagonalNet, SquaredLossProblem
+from implicit_bias_lab.models.base import NARROW_DTYPES, NarrowDesignProblem, exactly_narrow
 from implicit_bias_lab.models.sparse_regression import DESIGNS, MAGNITUDES, make_sparse_regression, population_test_loss
 from implicit_bias_lab.sde.batching import blocked_vmap
-from implicit_bias_lab.sde.discrete.simulate import make_runner
+from implicit_bias_lab.sde.discrete.simulate import make_group_runner, make_runner
 from implicit_bias_lab.sde.families import NOISELESS, AbstractOptimizerFamily, get_family
 from implicit_bias_lab.sde.noise import LabelNoise, NoNoise
 from implicit_bias_lab.sde.status import STATUS_NAMES  # 0 ok … 5 stiff, as stored in results.nc
@@ -108,6 +109,8 @@ class Config:
     chunk_size: int = 32
     block_size: int = 8
     dtype: str = "float32"
+    design_dtype: str = ""
+    share_design: bool = False
     seed: int = 0
     sweep_key: str = ""
     sweep_values: tuple[float, ...] = ()
@@ -152,6 +155,19 @@ class Config:
         check_range("chunk_size", self.chunk_size, 1)
         check_range("block_size", self.block_size, 1)
         check_choice("dtype", self.dtype, ("float32", "float64"))
+        check_choice("design_dtype", self.design_dtype, ("",) + NARROW_DTYPES)
+        if self.design_dtype and self.design != "rademacher":
+            raise ConfigError(f"config key 'design_dtype' must be empty (the compute dtype) for the {self.design!r} design: its "
+                              f"entries are not exact in {self.design_dtype}; only the ±1 'rademacher' design is stored narrow exactly")
+        if self.share_design:
+            shared = self.shared_optimizers
+            if len(shared) < 2 or "discrete" not in self.methods:
+                raise ConfigError("config key 'share_design' needs the 'discrete' method and at least two label-noise optimizers "
+                                  f"(any but gd) to group, got optimizers {list(self.optimizers)}, methods {list(self.methods)}")
+            budgets = {opt: self.steps(opt) for opt in shared}
+            if len(set(budgets.values())) > 1:
+                raise ConfigError(f"config key 'share_design' needs one step budget for the optimizers it groups (set 'fixed_steps'), "
+                                  f"got {budgets}")
         if self.sweep_key or self.sweep_values:
             check_choice("sweep_key", self.sweep_key, SWEEPABLE)
             if not self.sweep_values or len(set(self.sweep_values)) != len(self.sweep_values):
@@ -166,6 +182,12 @@ class Config:
             raise ConfigError("config key 'label_noise' must be > 0 for the label-noise optimizer 'sgd'")
 
     # ---- derived quantities ----
+    @property
+    def shared_optimizers(self) -> tuple[str, ...]:
+        """The optimizers whose discrete runs `share_design` advances side by side on each
+        instance's one design: the label-noise ones (all but plain GD), in `optimizers` order."""
+        return tuple(opt for opt in self.optimizers if opt not in NOISELESS)
+
     def family(self, optimizer: str) -> AbstractOptimizerFamily:
         """The optimizer's family on this diagonal net (AdamE with λ = `adame_lambda`; Adam-mini's
         blocks are the pairs {u_i, v_i}, Adalayer's all u and all v)."""
@@ -317,13 +339,24 @@ def run_key(config: Config, inst: Instance, optimizer: str) -> jax.Array:
 
 
 def padded_problems(config: Config, data: list, dtype):
-    """A batch of per-run problems (one per instance's data) with rows zero-padded to n_max."""
+    """A batch of per-run problems (one per instance's data) with rows zero-padded to n_max. With
+    `design_dtype` the designs are stored in it (`NarrowDesignProblem`: upcast to `dtype` at every
+    use), after a check that every entry converts exactly; a ConfigError naming the key otherwise."""
     net = DiagonalNet(config.d)
     problems = []
     for d in data:
         pad = config.n_max - d.X.shape[0]
-        X = jnp.pad(d.X, ((0, pad), (0, 0))).astype(dtype)
-        problems.append(SquaredLossProblem(net, X, jnp.pad(d.y, (0, pad)).astype(dtype)))
+        y = jnp.pad(d.y, (0, pad)).astype(dtype)
+        if config.design_dtype:
+            exact, changed, delta = exactly_narrow(d.X, config.design_dtype)
+            if not exact:
+                raise ConfigError(f"config key 'design_dtype' = {config.design_dtype!r} would change the design: {changed} of "
+                                  f"{np.size(d.X)} entries are not exact in it (max |Δ| = {delta:.3g}); store only designs exact "
+                                  "in it (±1 rows), or leave 'design_dtype' empty")
+            problems.append(NarrowDesignProblem(net, jnp.pad(d.X, ((0, pad), (0, 0))).astype(config.design_dtype), y))
+        else:
+            X = jnp.pad(d.X, ((0, pad), (0, 0))).astype(dtype)
+            problems.append(SquaredLossProblem(net, X, y))
     return jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *problems)
 
 
@@ -386,19 +419,35 @@ def initial_theta(config: Config, chunk: list[Instance], dtype) -> jax.Array:
     return (config.init_scale * jnp.concatenate([g, g], axis=1)).astype(dtype)
 
 
-def run_discrete(config: Config, optimizer: str, chunk: list[Instance], data: list, theta0=None, opt_state0=None):
-    """One compiled sweep of `optimizer` over the chunk's padded problems (from `initial_theta`
-    unless `theta0` is given); returns the engine's Simulation."""
-    dtype = jnp.float32 if config.dtype == "float32" else jnp.float64
-    problems = padded_problems(config, data, dtype)
-    noise = NoNoise() if optimizer in NOISELESS else LabelNoise(config.label_noise, "rademacher")
+def compute_dtype(config: Config):
+    """The dtype the discrete runs compute in (`dtype`)."""
+    return jnp.float32 if config.dtype == "float32" else jnp.float64
+
+
+def discrete_noise(config: Config, optimizer: str):
+    """The training noise of `optimizer`'s discrete runs: none for plain GD, else ±δ on every label."""
+    return NoNoise() if optimizer in NOISELESS else LabelNoise(config.label_noise, "rademacher")
+
+
+def discrete_hyperparameters(config: Config, optimizer: str, chunk: list[Instance]) -> dict[str, jax.Array]:
+    """The per-run entries of `make_optimizer_factory` for the chunk's padded problems."""
     adaptive = config.family(optimizer).has_state
     lr = config.lr_adam if adaptive else config.lr_sgd
     n = np.asarray([inst.n for inst in chunk], np.float64)
     # padding scales the gradient by n/n_max: SGD's η and the adaptive methods' ε absorb it exactly
     # (S(v) is homogeneous of degree −1 in the gradient scale for Adam, AdamE's ε-free part aside, Adam-mini, Adalayer)
     lr_scale = np.ones_like(n) if adaptive else config.n_max / n
-    hyper = {"learning_rate": jnp.asarray(lr * lr_scale), "eps_scale": jnp.asarray(n / config.n_max)}
+    return {"learning_rate": jnp.asarray(lr * lr_scale), "eps_scale": jnp.asarray(n / config.n_max)}
+
+
+def run_discrete(config: Config, optimizer: str, chunk: list[Instance], data: list, theta0=None, opt_state0=None, problems=None):
+    """One compiled sweep of `optimizer` over the chunk's padded problems (`padded_problems` of
+    `data`, or `problems` when already built) from `initial_theta` unless `theta0` is given;
+    returns the engine's Simulation."""
+    dtype = compute_dtype(config)
+    problems = padded_problems(config, data, dtype) if problems is None else problems
+    noise = discrete_noise(config, optimizer)
+    hyper = discrete_hyperparameters(config, optimizer, chunk)
     runner = _runner(config, optimizer, noise, config.steps(optimizer))
     if theta0 is None:
         theta0 = initial_theta(config, chunk, dtype)
@@ -406,13 +455,33 @@ def run_discrete(config: Config, optimizer: str, chunk: list[Instance], data: li
     return runner(problems, jnp.asarray(theta0, dtype), keys, hyper, opt_state0)
 
 
-def discrete_simulation(config: Config, optimizer: str, chunk: list[Instance], landing):
-    """The optimizer itself over the chunk: (engine Simulation, the instances' data). GD always
-    starts from `initial_theta`; the label-noise optimizers start there too (start = "init") or
-    where GD lands (start = "landing", the slow method's start; Adam then starts with
-    v₀ = c·diag H(θ₀), its fixed point, as in the theory)."""
-    dtype = jnp.float32 if config.dtype == "float32" else jnp.float64
-    data = [instance_data(config, inst) for inst in chunk]
+def run_discrete_group(config: Config, optimizers: tuple[str, ...], chunk: list[Instance], data: list, starts: list, problems=None):
+    """The discrete runs of several label-noise optimizers on the chunk as one compiled program
+    (`share_design`): each instance's padded design is stored once and its products are taken
+    with all the optimizers' parameters together (`sde.discrete.simulate.make_group_runner`).
+    `starts[i]` is optimizer i's (θ₀ or None for `initial_theta`, opt_state0 or None). Run
+    (instance, optimizer) draws the noise `run_discrete` draws (its `run_key`, keyed by step) and
+    equals that run up to the summation order of the products. `problems` as in `run_discrete`.
+    Returns one Simulation per optimizer."""
+    dtype = compute_dtype(config)
+    noises = {discrete_noise(config, opt) for opt in optimizers}
+    steps = {config.steps(opt) for opt in optimizers}
+    if len(noises) != 1 or len(steps) != 1:
+        raise ValueError(f"optimizers {optimizers} must share their training noise and step budget to run side by side")
+    problems = padded_problems(config, data, dtype) if problems is None else problems
+    theta0 = jnp.stack([jnp.asarray(initial_theta(config, chunk, dtype) if th is None else th, dtype) for th, _ in starts], axis=1)
+    keys = jnp.stack([jnp.stack([run_key(config, inst, opt) for opt in optimizers]) for inst in chunk])
+    hyper = [discrete_hyperparameters(config, opt, chunk) for opt in optimizers]
+    runner = _group_runner(config, optimizers, noises.pop(), steps.pop())
+    return runner(problems, theta0, keys, hyper, [state for _, state in starts])
+
+
+def discrete_start(config: Config, optimizer: str, chunk: list[Instance], data: list, landing) -> tuple:
+    """(θ₀, opt_state0) of `optimizer`'s discrete runs, None for `initial_theta` and `init`: GD
+    always starts from `initial_theta`; the label-noise optimizers start there too
+    (start = "init") or where GD lands (start = "landing", the slow method's start; Adam then
+    starts with v₀ = c·diag H(θ₀), its fixed point, as in the theory)."""
+    dtype = compute_dtype(config)
     theta0 = opt_state0 = None
     family = config.family(optimizer)
     if config.start == "landing" and optimizer not in NOISELESS:
@@ -426,12 +495,26 @@ def discrete_simulation(config: Config, optimizer: str, chunk: list[Instance], l
             v0 = jax.vmap(family.fixed_point_from_diagonal)(h)
             opt_state0 = family.with_second_moment(jax.vmap(make_optimizer_factory(config, optimizer)(1.0, 1.0).init)(theta0),
                                                    v0.astype(dtype))
-    return run_discrete(config, optimizer, chunk, data, theta0, opt_state0), data
+    return theta0, opt_state0
 
 
-def discrete_chunk(config: Config, optimizer: str, chunk: list[Instance], landing) -> dict[str, np.ndarray]:
-    """The dataset's fields of `discrete_simulation`; a run that has not fit the data is flagged."""
-    sim, data = discrete_simulation(config, optimizer, chunk, landing)
+def discrete_simulation(config: Config, optimizer: str, chunk: list[Instance], landing):
+    """The optimizer itself over the chunk from `discrete_start`: (engine Simulation, the
+    instances' data)."""
+    data = [instance_data(config, inst) for inst in chunk]
+    return run_discrete(config, optimizer, chunk, data, *discrete_start(config, optimizer, chunk, data, landing)), data
+
+
+def discrete_group_simulation(config: Config, optimizers: tuple[str, ...], chunk: list[Instance], landing):
+    """`discrete_simulation` of several optimizers sharing each instance's design
+    (`run_discrete_group`): (one Simulation per optimizer, the instances' data)."""
+    data = [instance_data(config, inst) for inst in chunk]
+    starts = [discrete_start(config, opt, chunk, data, landing) for opt in optimizers]
+    return run_discrete_group(config, optimizers, chunk, data, starts), data
+
+
+def discrete_fields(config: Config, optimizer: str, sim, data: list) -> dict[str, np.ndarray]:
+    """The dataset's fields of one optimizer's discrete Simulation; a run that has not fit the data is flagged."""
     w_star = [d.w_star for d in data]
     out = summarize(config, sim.theta, w_star, [d.X for d in data], [d.y for d in data], config.steps(optimizer), sim.status)
     if config.average_last:
@@ -439,6 +522,18 @@ def discrete_chunk(config: Config, optimizer: str, chunk: list[Instance], landin
     # a run that stays finite but has not fit the data (e.g. AdamE with λ > ½ at ε = 0) is flagged
     out["status"] = np.where((out["status"] == 0) & (relative_misfit(config, sim.theta, data) > FIT_TOLERANCE), 3, out["status"])
     return out
+
+
+def discrete_chunk(config: Config, optimizer: str, chunk: list[Instance], landing) -> dict[str, np.ndarray]:
+    """The dataset's fields of `discrete_simulation`."""
+    sim, data = discrete_simulation(config, optimizer, chunk, landing)
+    return discrete_fields(config, optimizer, sim, data)
+
+
+def discrete_group_chunk(config: Config, optimizers: tuple[str, ...], chunk: list[Instance], landing) -> dict[str, dict[str, np.ndarray]]:
+    """The dataset's fields of `discrete_group_simulation`, per optimizer."""
+    sims, data = discrete_group_simulation(config, optimizers, chunk, landing)
+    return {opt: discrete_fields(config, opt, sim, data) for opt, sim in zip(optimizers, sims)}
 
 
 _RUNNERS: dict = {}
@@ -455,6 +550,20 @@ def _runner(config: Config, optimizer: str, noise, steps: int):
     if key not in _RUNNERS:
         _RUNNERS[key] = make_runner(
             noise, make_optimizer_factory(config, optimizer), num_steps=steps,
+            log_every=steps // config.log_points if config.average_last else steps,
+            metrics={"theta": lambda problem, theta: theta} if config.average_last else None,
+            block_size=config.block_size, per_run_problems=True, per_run_hyperparameters=True,
+            on_steps=report_block_steps, report_every=_report_every(steps),
+        )
+    return _RUNNERS[key]
+
+
+def _group_runner(config: Config, optimizers: tuple[str, ...], noise, steps: int):
+    """One compiled program per (config, group of optimizers sharing the design), shared by all chunks."""
+    key = (config, optimizers)
+    if key not in _RUNNERS:
+        _RUNNERS[key] = make_group_runner(
+            noise, [make_optimizer_factory(config, opt) for opt in optimizers], num_steps=steps,
             log_every=steps // config.log_points if config.average_last else steps,
             metrics={"theta": lambda problem, theta: theta} if config.average_last else None,
             block_size=config.block_size, per_run_problems=True, per_run_hyperparameters=True,
@@ -480,8 +589,10 @@ def gd_landing(config: Config, chunk: list[Instance]) -> np.ndarray:
     steps, done = config.steps("gd"), {}
     for inst in chunk:
         if inst not in done:
+            # block_size=1: a block of one run (the engine pads a block to block_size runs, which would
+            # multiply the work by block_size; measured at d = 10⁴, n = 500: 64 s → 8 s, bitwise equal)
             one = dataclasses.replace(sim_config, n=(inst.n,), gd_steps=steps, fixed_steps=0, sweep_key="", sweep_values=(),
-                                      sweep_optimizers=(), optimizers=("gd",), average_last=0)
+                                      sweep_optimizers=(), optimizers=("gd",), average_last=0, block_size=1)
             done[inst] = np.asarray(run_discrete(one, "gd", [inst], [instance_data(config, inst)]).theta)[0]
     return np.stack([done[inst] for inst in chunk])
 
@@ -639,13 +750,30 @@ def compute_chunk(config: Config, optimizer: str, method: str, chunk: list[Insta
     return {k: v[:size] for k, v in out.items()}
 
 
+def compute_group_chunk(config: Config, optimizers: tuple[str, ...], chunk: list[Instance], landing) -> dict[str, dict[str, np.ndarray]]:
+    """`compute_chunk`'s discrete method for several optimizers sharing the design
+    (`share_design`), per optimizer; a short last chunk is padded as there."""
+    size = len(chunk)
+    pad = config.chunk_size - size
+    full = chunk + [chunk[-1]] * pad
+    full_landing = lambda: np.concatenate([landing(), np.repeat(landing()[-1:], pad, axis=0)])  # noqa: E731
+    out = discrete_group_chunk(config, optimizers, full, full_landing)
+    return {opt: {k: v[:size] for k, v in arrays.items()} for opt, arrays in out.items()}
+
+
+# fields added after run directories existed: left out of the fingerprint at their defaults, so
+# the chunks of a run without them stay valid
+_NEWER_FIELDS = {"design_dtype": "", "share_design": False}
+
+
 def config_fingerprint(config: Config) -> str:
     """A short hash of every setting that can change a result (all but `chunk_size`), so a rerun
     with other settings in the same run directory never reuses stale chunks."""
     import hashlib
     import json
 
-    settings = {k: v for k, v in dataclasses.asdict(config).items() if k != "chunk_size"}
+    settings = {k: v for k, v in dataclasses.asdict(config).items()
+                if k != "chunk_size" and not (k in _NEWER_FIELDS and v == _NEWER_FIELDS[k])}
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=list).encode()).hexdigest()[:12]
 
 
@@ -676,6 +804,43 @@ def chunk_task(config: Config, optimizer: str, method: str, chunk: list[Instance
     arrays = compute_chunk(config, optimizer, method, chunk, lambda: landing)
     arrays.update(_labels(chunk))
     return arrays
+
+
+def group_task(config: Config, optimizers: tuple[str, ...], method: str, chunk: list[Instance],
+               landing: np.ndarray | None) -> dict[str, dict[str, np.ndarray]]:
+    """An executor task: `chunk_task` for each of `optimizers`, keyed by optimizer; several
+    optimizers (`share_design`) run as one program sharing the chunk's designs."""
+    if len(optimizers) == 1:
+        return {optimizers[0]: chunk_task(config, optimizers[0], method, chunk, landing)}
+    enable_x64()  # executor tasks may run in another process (a Ray worker)
+    out = compute_group_chunk(config, optimizers, chunk, lambda: landing)
+    return {opt: {**arrays, **_labels(chunk)} for opt, arrays in out.items()}
+
+
+def shared_groups(config: Config) -> dict[int, tuple[str, ...]]:
+    """variant index → the optimizers whose discrete chunks run as one program there
+    (`share_design`: the label-noise optimizers with discrete work at that variant, when two or
+    more); empty without `share_design`."""
+    if not config.share_design:
+        return {}
+    groups: dict[int, list[str]] = {}
+    for vi, opt, meth in work_items(config):
+        if meth == "discrete" and opt in config.shared_optimizers:
+            groups.setdefault(vi, []).append(opt)
+    return {vi: tuple(g) for vi, g in groups.items() if len(g) > 1}
+
+
+def _jobs(config: Config, todo: list[tuple[int, str, str, int]]) -> list[tuple[int, tuple[str, ...], str, int]]:
+    """The executor's items for the pending (variant, optimizer, method, chunk)s: one per item,
+    except that the discrete chunks of a shared group (`shared_groups`) are one item for the whole
+    group (recomputed whole even when some member is on disk: the same program, bitwise the same)."""
+    groups = shared_groups(config)
+    jobs: list[tuple[int, tuple[str, ...], str, int]] = []
+    for vi, opt, meth, ci in todo:
+        opts = groups.get(vi, ()) if meth == "discrete" and opt in groups.get(vi, ()) else (opt,)
+        if (vi, opts, meth, ci) not in jobs:
+            jobs.append((vi, opts, meth, ci))
+    return jobs
 
 
 def sweep(config: Config, out_dir: Path, progress=None, executor=None) -> list[dict]:
@@ -716,8 +881,11 @@ def sweep(config: Config, out_dir: Path, progress=None, executor=None) -> list[d
     stage_steps: dict[str, list[int]] = {}
     for vi, ci in missing:
         stage_steps.setdefault("landing", []).append(points[vi][1].steps("gd") * blocks)
-    for vi, opt, meth, ci in todo:
-        stage_steps.setdefault(f"{opt}/{meth}", []).append(points[vi][1].steps(opt) * blocks if meth == "discrete" else 0)
+    jobs = _jobs(config, todo)
+    stage = lambda opts, meth: f"{'+'.join(opts)}/{meth}"  # noqa: E731
+    for vi, opts, meth, ci in jobs:
+        for opt in opts:
+            stage_steps.setdefault(stage(opts, meth), []).append(points[vi][1].steps(opt) * blocks if meth == "discrete" else 0)
     stages = {name: (len(v), sum(v) // len(v)) for name, v in stage_steps.items()}
     with Progress(len(work) + len(missing), initial=len(results), stream=progress, stages=stages,
                   label=f"sparse-recovery on {_describe(executor)}") as bar:
@@ -727,12 +895,15 @@ def sweep(config: Config, out_dir: Path, progress=None, executor=None) -> list[d
             landings[(vi, ci)] = arrays["theta"]
             bar.update(f"landing chunk {ci}" + _point_label(config, points[vi][0]), stage="landing")
         # stage 2: every pending (variant, optimizer, method, chunk)
-        items = [(points[vi][1], opt, meth, chunks[ci], landings.get((vi, ci))) for vi, opt, meth, ci in todo]
-        for j, arrays in executor.map_unordered(chunk_task, items):
-            vi, opt, meth, ci = todo[j]
-            stores[vi].save(key(opt, meth, ci), arrays)
-            results[todo[j]] = arrays
-            bar.update(f"{meth} {opt} chunk {ci}" + _point_label(config, points[vi][0]), stage=f"{opt}/{meth}")
+        items = [(points[vi][1], opts, meth, chunks[ci], landings.get((vi, ci))) for vi, opts, meth, ci in jobs]
+        for j, by_optimizer in executor.map_unordered(group_task, items):
+            vi, opts, meth, ci = jobs[j]
+            done = [opt for opt in opts if (vi, opt, meth, ci) not in results]
+            for opt in done:
+                stores[vi].save(key(opt, meth, ci), by_optimizer[opt])
+                results[(vi, opt, meth, ci)] = by_optimizer[opt]
+            bar.update(f"{meth} {'+'.join(opts)} chunk {ci}" + _point_label(config, points[vi][0]), count=len(done),
+                       stage=stage(opts, meth))
     records = []
     for vi, opt, meth, ci in work:
         arrays = results[(vi, opt, meth, ci)]
@@ -870,6 +1041,8 @@ FIELD_HELP: dict[str, str] = {
     "chunk_size": "instances per stored chunk (results do not depend on it)",
     "block_size": "runs evaluated together in one block (results do not depend on it)",
     "dtype": "float32 or float64 for the discrete runs",
+    "design_dtype": "store the discrete runs' padded designs in bfloat16 or float16 (empty: in dtype); products compute in dtype; exact only, so ±1 designs only",
+    "share_design": "run the discrete label-noise optimizers of an instance as one program sharing its design (needs one step budget: fixed_steps)",
     "seed": "master random seed",
     "sweep_key": "hyperparameter to sweep in one run directory (one of SWEEPABLE), or empty",
     "sweep_values": "values of sweep_key",

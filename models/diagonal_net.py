@@ -10,6 +10,8 @@ For the u⊙u variant θ = u, H = 4 D_u M D_u.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import equinox as eqx
 import jax.numpy as jnp
 from jax import Array
@@ -38,6 +40,12 @@ class DiagonalNet(AbstractModel):
     @property
     def input_dim(self) -> int:
         return self.dim
+
+    linear_in_input: ClassVar[bool] = True
+
+    def input_weights(self, theta: Array) -> Array:
+        """w = u⊙u − v⊙v: f(θ, x) = ⟨w, x⟩."""
+        return self.effective_weights(theta)
 
     def split(self, theta: Array) -> tuple[Array, Array]:
         """(u, v); v = 0 for the u⊙u variant."""

@@ -6,6 +6,8 @@ dimension D − rank X, so tr H is constant on Γ and no implicit bias acts alon
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -31,6 +33,11 @@ class LinearModel(AbstractModel):
 
     def predict(self, theta, x):
         return jnp.dot(theta, x)
+
+    linear_in_input: ClassVar[bool] = True
+
+    def input_weights(self, theta):
+        return theta
 
     def gauss_newton_diagonal(self, theta, X):
         return jnp.mean(X * X, axis=0)

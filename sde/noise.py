@@ -112,6 +112,12 @@ class AbstractNoise(eqx.Module):
     @abc.abstractmethod
     def covariance(self, problem: AbstractProblem, theta: Array) -> Array: ...
 
+    def stochastic_gradients(self, problem: AbstractProblem, thetas: Array, keys: Array) -> Array:
+        """`stochastic_gradient` of G runs on one problem at once, thetas (G, D) with one key each:
+        the same draws. Default: vmapped; a noise whose gradients are products with a shared
+        design overrides it so the G runs share those products (`LabelNoise`)."""
+        return jax.vmap(lambda theta, key: self.stochastic_gradient(problem, theta, key))(thetas, keys)
+
     def factor_dimension(self, problem: AbstractProblem) -> int:
         """m, the dimension of z in Bz (the columns of `factor`; the Brownian motion W in the
         SDE's Σ^{1/2}dW, docs/theory.md#5-first-order-sdes). Default: m = D."""
@@ -203,6 +209,16 @@ class LabelNoise(AbstractNoise):
         rows = _sample_rows(krow, problem.num_samples, self.batch_size, self.replace)
         eps = self._draw(keps, (self.batch_size,), dtype)
         return problem.labelled_gradient(theta, problem.y[rows] + eps, rows)
+
+    def stochastic_gradients(self, problem, thetas, keys):
+        """Full batch: each run's labels y + ε drawn as `stochastic_gradient` draws them (its own
+        key), the G gradients then as one `SquaredLossProblem.labelled_gradients` (X read once for
+        all G when the model is linear in x). With a batch B: vmapped, as the base class."""
+        problem = _require_squared_loss(problem, "LabelNoise")
+        if self.batch_size is not None:
+            return super().stochastic_gradients(problem, thetas, keys)
+        eps = jax.vmap(lambda key: self._draw(key, (problem.num_samples,), jnp.result_type(thetas)))(keys)
+        return problem.labelled_gradients(thetas, problem.y + eps)
 
     def label_noise_constant(self, problem):
         problem = _require_squared_loss(problem, "LabelNoise")

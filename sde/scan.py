@@ -20,6 +20,22 @@ from jax import Array
 from implicit_bias_lab.sde.status import RunStatus
 
 
+def guard(new_state: Any, state: Any, status: Array, stopped: Array, k: Array, *, params: Callable[[Any], Array],
+          finite: Callable[[Any], Array], divergence_threshold: float) -> tuple[Any, Array, Array]:
+    """One step's freeze rule for one run: (state, status, stopped) after a step from `state` to
+    `new_state` at step k. A run still OK whose new state is not finite (NONFINITE) or whose
+    parameters exceed the threshold (DIVERGED) keeps `state` and records k; otherwise it takes
+    `new_state`. Used by `logged_scan` and, once per member, by runs advanced side by side
+    (`sde.discrete.simulate.simulate_group`)."""
+    ok = status == RunStatus.OK
+    bounded = jnp.all(jnp.abs(params(new_state)) <= divergence_threshold)
+    new_status = jnp.where(ok & ~finite(new_state), RunStatus.NONFINITE, jnp.where(ok & ~bounded, RunStatus.DIVERGED, status))
+    keep = new_status == RunStatus.OK
+    state = jax.tree_util.tree_map(lambda new, old: jnp.where(keep, new, old), new_state, state)
+    stopped = jnp.where(ok & ~keep, k, stopped).astype(jnp.int32)
+    return state, new_status, stopped
+
+
 def logged_scan(
     advance: Callable[[Any, Array], Any],
     state0: Any,
@@ -44,13 +60,8 @@ def logged_scan(
 
     def step(carry, k):
         state, status, stopped = carry
-        new_state = advance(state, k)
-        ok = status == RunStatus.OK
-        bounded = jnp.all(jnp.abs(params(new_state)) <= divergence_threshold)
-        new_status = jnp.where(ok & ~finite(new_state), RunStatus.NONFINITE, jnp.where(ok & ~bounded, RunStatus.DIVERGED, status))
-        keep = new_status == RunStatus.OK
-        state = jax.tree_util.tree_map(lambda new, old: jnp.where(keep, new, old), new_state, state)
-        stopped = jnp.where(ok & ~keep, k, stopped).astype(jnp.int32)
+        state, new_status, stopped = guard(advance(state, k), state, status, stopped, k, params=params, finite=finite,
+                                           divergence_threshold=divergence_threshold)
         if on_steps is not None and report_every > 0:
             jax.lax.cond((k + 1 - start_step) % report_every == 0,
                          lambda: jax.debug.callback(on_steps, report_every), lambda: None)

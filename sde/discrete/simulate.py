@@ -9,7 +9,7 @@ is frozen at its last good state and flagged, so one bad run never turns an aggr
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, NamedTuple
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 import equinox as eqx
 import jax
@@ -20,7 +20,7 @@ from jax import Array
 from implicit_bias_lab.models.base import AbstractProblem
 from implicit_bias_lab.sde.batching import blocked_vmap
 from implicit_bias_lab.sde.noise import AbstractNoise
-from implicit_bias_lab.sde.scan import logged_scan
+from implicit_bias_lab.sde.scan import guard, logged_scan
 from implicit_bias_lab.sde.status import RunStatus  # noqa: F401  (re-exported by sde.discrete)
 
 Metric = Callable[[AbstractProblem, Array], Array]
@@ -47,6 +47,12 @@ def cast_floats(tree: Any, dtype) -> Any:
         return leaf
 
     return jax.tree_util.tree_map(cast, tree)
+
+
+def in_dtype(problem: Any, dtype) -> Any:
+    """The problem a run computes with: `problem.astype(dtype)` for an `AbstractProblem` (which
+    may keep narrow stored data narrow, `models.base.NarrowDesignProblem`), else `cast_floats`."""
+    return problem.astype(dtype) if isinstance(problem, AbstractProblem) else cast_floats(problem, dtype)
 
 
 def check_schedule(num_steps: int, log_every: int, start_step: int = 0) -> None:
@@ -82,7 +88,7 @@ def simulate(
     is called once per batch, not per run."""
     metrics = dict(metrics or {})
     dtype = jnp.result_type(theta0)
-    problem = cast_floats(problem, dtype)
+    problem = in_dtype(problem, dtype)
     opt_state = optimizer.init(theta0) if opt_state0 is None else opt_state0
 
     def advance(carry, k):
@@ -155,6 +161,122 @@ def make_runner(
         theta0 = jnp.asarray(theta0)
         hyper = cast_floats(dict(hyperparameters or {}), theta0.dtype)
         state0 = cast_floats(opt_state0, theta0.dtype)
+        own = problem if per_run_problems else None
+        shared = None if per_run_problems else problem
+        return blocked((theta0, keys, hyper, state0, own), shared)
+
+    return runner
+
+
+def simulate_group(
+    problem: AbstractProblem,
+    noise: AbstractNoise,
+    optimizers: Sequence[optax.GradientTransformation],
+    theta0: Array,
+    keys: Array,
+    *,
+    num_steps: int,
+    log_every: int,
+    metrics: Mapping[str, Metric] | None = None,
+    opt_state0: Sequence[Any] | None = None,
+    start_step: int = 0,
+    divergence_threshold: float = 1e8,
+    on_steps: Callable[[int], None] | None = None,
+    report_every: int = 0,
+) -> tuple[Simulation, ...]:
+    """G runs on one problem advanced side by side, run i with `optimizers[i]` from `theta0[i]`
+    (theta0: (G, D)) with key `keys[i]`; returns one `Simulation` per run.
+
+    Every step draws the G noisy gradients in one call, `noise.stochastic_gradients`, with the
+    problem shared: under label noise on a model linear in x the products are X·[w₁ … w_G] and
+    [r₁ … r_G]ᵀX (`SquaredLossProblem.labelled_gradients`), so X is read once a step for all G
+    runs instead of once per run; other noises and models vmap the one-run gradient. Run i is the
+    run `simulate` gives with the same arguments up to the summation order of those products: the
+    same noise (`fold_in(keys[i], k)`), and its own status and freeze (`sde.scan.guard`), so one
+    diverging run stops neither the others nor their products. `opt_state0[i]` (None: `init`) is
+    run i's starting state; `on_steps(count)` is told G·`report_every` steps each time."""
+    metrics = dict(metrics or {})
+    G = len(optimizers)
+    theta0 = jnp.asarray(theta0)
+    if theta0.ndim != 2 or theta0.shape[0] != G:
+        raise ValueError(f"theta0 must have shape ({G}, D) for {G} optimizers, got {theta0.shape}")
+    dtype = jnp.result_type(theta0)
+    problem = in_dtype(problem, dtype)
+    states0 = tuple(opt.init(theta0[i]) if opt_state0 is None or opt_state0[i] is None else opt_state0[i]
+                    for i, opt in enumerate(optimizers))
+    params = lambda c: c[0]  # noqa: E731  (one run's (θ, state), as `simulate` guards it)
+    finite = lambda c: jnp.all(jnp.isfinite(c[0]))  # noqa: E731
+
+    def advance(carry, k):
+        thetas, states, status, stopped = carry
+        grads = noise.stochastic_gradients(problem, thetas, jax.vmap(lambda key: jax.random.fold_in(key, k))(keys))
+        out = []
+        for i, opt in enumerate(optimizers):
+            updates, new_state = opt.update(grads[i], states[i], thetas[i])
+            out.append(guard((thetas[i] + updates, new_state), (thetas[i], states[i]), status[i], stopped[i], k, params=params,
+                             finite=finite, divergence_threshold=divergence_threshold))
+        return (jnp.stack([o[0][0] for o in out]), tuple(o[0][1] for o in out), jnp.stack([o[1] for o in out]),
+                jnp.stack([o[2] for o in out]))
+
+    def measure(carry):
+        return {name: jnp.stack([jnp.asarray(fn(problem, carry[0][i])) for i in range(G)]) for name, fn in metrics.items()}
+
+    carry0 = (theta0, states0, jnp.full((G,), RunStatus.OK, jnp.int32), jnp.full((G,), -1, jnp.int32))
+    report = None if on_steps is None else (lambda count: on_steps(G * count))
+    # the members guard themselves; the scan's own run-level guard never fires
+    (thetas, states, status, stopped), log_steps, logs, _, _ = logged_scan(
+        advance, carry0, params=lambda c: jnp.zeros((), dtype), finite=lambda c: jnp.asarray(True), measure=measure,
+        num_steps=num_steps, log_every=log_every, start_step=start_step, divergence_threshold=divergence_threshold,
+        on_steps=report, report_every=report_every,
+    )
+    return tuple(Simulation(thetas[i], states[i], log_steps, {name: v[:, i] for name, v in logs.items()}, status[i], stopped[i])
+                 for i in range(G))
+
+
+def make_group_runner(
+    noise: AbstractNoise,
+    optimizers: Sequence[optax.GradientTransformation | Callable[..., optax.GradientTransformation]],
+    *,
+    num_steps: int,
+    log_every: int,
+    metrics: Mapping[str, Metric] | None = None,
+    start_step: int = 0,
+    block_size: int = 8,
+    divergence_threshold: float = 1e8,
+    per_run_problems: bool = False,
+    per_run_hyperparameters: bool = False,
+    on_steps: Callable[[int], None] | None = None,
+    report_every: int = 0,
+) -> Callable[..., tuple[Simulation, ...]]:
+    """`make_runner` for groups of G = len(`optimizers`) runs that share a problem
+    (`simulate_group`): a jitted `runner(problem, theta0, keys, hyperparameters, opt_state0)` with
+    theta0 (groups, G, D) and keys (groups, G, …); `hyperparameters` a sequence of G dicts (each
+    entry with a leading groups axis) for the factories `optimizers[i]`, and `opt_state0` a
+    sequence of G states (None entries: `init`). With `per_run_problems` each group has its own
+    problem (a leading groups axis on every leaf), the case of a sweep's instances, each run by
+    several optimizers. Groups go in blocks of `block_size` (`sde.batching`), so a group's result
+    does not depend on how many groups there are or how they are chunked. Returns G Simulations,
+    each with a leading groups axis."""
+    check_schedule(num_steps, log_every, start_step)
+    G = len(optimizers)
+    if G < 1:
+        raise ValueError("optimizers must name at least one optimizer")
+
+    def one_group(batched, shared_problem):
+        theta, key, hps, states0, own_problem = batched
+        problem = own_problem if per_run_problems else shared_problem
+        opts = [opt(**hp) if per_run_hyperparameters else opt for opt, hp in zip(optimizers, hps)]
+        return simulate_group(problem, noise, opts, theta, key, num_steps=num_steps, log_every=log_every, metrics=metrics,
+                              opt_state0=states0, start_step=start_step, divergence_threshold=divergence_threshold,
+                              on_steps=on_steps, report_every=report_every)
+
+    blocked = blocked_vmap(one_group, block_size)
+
+    @jax.jit
+    def runner(problem, theta0, keys, hyperparameters=None, opt_state0=None):
+        theta0 = jnp.asarray(theta0)
+        hyper = tuple(cast_floats(dict(h or {}), theta0.dtype) for h in (hyperparameters or [None] * G))
+        state0 = None if opt_state0 is None else tuple(cast_floats(s, theta0.dtype) for s in opt_state0)
         own = problem if per_run_problems else None
         shared = None if per_run_problems else problem
         return blocked((theta0, keys, hyper, state0, own), shared)
