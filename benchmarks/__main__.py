@@ -29,7 +29,7 @@ BENCHMARKS = {
     "agreement": ("recovery_agreement", "slow flow vs discrete: same recovery decision at d = 1000 (issues 3, 8)", _by_size),
     "slow_vs_discrete": ("slow_vs_discrete", "slow flow vs discrete simulation to the same slow time (issue 3)",
                          lambda m, size: m.main(etas=(0.01, 0.005) if size == "small" else (0.01, 0.005, 0.0025))),
-    "paper_scale": ("paper_scale", "the paper sparse-recovery preset with the slow method, extrapolated from one instance (issue 4)",
+    "paper_scale": ("paper_scale", "the paper sparse-recovery preset by its limits, per-instance stages at the ends of its n grid, extrapolated beside the cost model (issues 4, 12)",
                     lambda m, size: m.main(["--quick"] if size == "small" else [])),
     "paper_discrete": ("discrete_paper_scale", "the discrete paper scale: µs per run-step at d = 10⁴, float32 vs bfloat16-stored X vs SGD and Adam sharing X (issue 12)",
                        lambda m, size: m.main(["--quick"] if size == "small" else [])),

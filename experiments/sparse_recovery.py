@@ -38,6 +38,7 @@ the loss by n/n_max; this is undone exactly by η → η·n_max/n for (label-noi
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import sys
 import time
@@ -75,6 +76,14 @@ SWEEPABLE = ("lr_sgd", "lr_adam", "b1", "adam_c2", "eps", "adame_lambda", "label
 # (half the misfit at w = 0), and above which a GD landing point is not on Γ
 FIT_TOLERANCE = 0.5
 LANDING_TOLERANCE = 1e-8
+
+
+@functools.lru_cache(maxsize=64)
+def _diagonal_net_family(optimizer: str, d: int, adame_lambda: float) -> AbstractOptimizerFamily:
+    """`Config.family`, built once per (optimizer, d, λ): Adam-mini's block labels at d = 10⁴ are a
+    2·10⁴-entry tuple, and the sweep asks for a family many times (families are immutable)."""
+    structure = {"adame": {"power": adame_lambda}}.get(optimizer, {})
+    return get_family(optimizer, **structure) if structure else get_family(optimizer, model=DiagonalNet(d))
 
 
 @dataclass(frozen=True)
@@ -191,8 +200,7 @@ class Config:
     def family(self, optimizer: str) -> AbstractOptimizerFamily:
         """The optimizer's family on this diagonal net (AdamE with λ = `adame_lambda`; Adam-mini's
         blocks are the pairs {u_i, v_i}, Adalayer's all u and all v)."""
-        structure = {"adame": {"power": self.adame_lambda}}.get(optimizer, {})
-        return get_family(optimizer, **structure) if structure else get_family(optimizer, model=DiagonalNet(self.d))
+        return _diagonal_net_family(optimizer, self.d, self.adame_lambda)
 
     @property
     def n_max(self) -> int:
@@ -1054,9 +1062,11 @@ FIELD_HELP: dict[str, str] = {
 # accelerator figure is a guess until measured on one
 FLOPS_PER_S = {"cpu": 2e10, "gpu": 1e12, "tpu": 1e12}
 # memory traffic of a step of runs with their own designs (matrix–vector products, memory-bound once
-# X leaves the cache): measured on the 2-core CPU, a float64 GD landing at d = 10⁴, n = 1000 streams
-# its 80 MB design twice a step at ≈ 1.5 GB/s (219 s for 2000 steps; benchmarks/README.md)
-BYTES_PER_S = {"cpu": 1.5e9, "gpu": 2e12, "tpu": 1e12}
+# X leaves the cache), measured on the 2-core CPU (2026-12-01): a float64 GD landing at d = 10⁴,
+# n = 500 (one run) reads its 40 MB design twice a step in ≈ 4 ms (8 s for 2000 steps), ≈ 20 GB/s;
+# blocks of 8 float32 runs at n = 1000 read theirs at 16–31 GB/s (benchmarks/discrete_paper_scale.py).
+# (An earlier 1.5 GB/s came from landings padded to blocks of 8 runs, 8× the work.)
+BYTES_PER_S = {"cpu": 2e10, "gpu": 2e12, "tpu": 1e12}
 # seconds of one slow flow per 10⁹·n²·d (the n×n Gram over d columns dominates; measured at d = 10⁴,
 # n = 500 with the per-instance routes: SGD 25 s, v-state Adam 75 s, quasi-static Adam 7 s) and of the
 # reference programs (ℓ1 by interior point: 0.8 s at n = 500, 3.1 s at n = 1000); the general flow of
