@@ -125,13 +125,18 @@ def test_oblique_projector_properties_and_autodiff():
     np.testing.assert_allclose(jax.jit(jax.jacfwd(projection(loss_fn, s)))(z), Q, atol=1e-9)
 
 
-def test_tangent_projector_from_jacobian_and_retraction():
-    rng = np.random.default_rng(3)
-    n, d = 3, 4
+def diagonal_net_on_gamma(seed: int, n: int = 3, d: int = 4):
+    """(rng, X, θ ∈ Γ, problem): a diagonal net whose labels are fitted at θ."""
+    rng = np.random.default_rng(seed)
     X = jnp.asarray(rng.standard_normal((n, d)))
     net = models.DiagonalNet(d)
     theta = jnp.asarray(rng.uniform(0.5, 1.5, 2 * d))
-    prob = models.SquaredLossProblem(net, X, X @ net.effective_weights(theta))
+    return rng, X, theta, models.SquaredLossProblem(net, X, X @ net.effective_weights(theta))
+
+
+def test_tangent_projector_from_jacobian_and_retraction():
+    n, d = 3, 4
+    rng, X, theta, prob = diagonal_net_on_gamma(3, n, d)
     J = prob.jacobian(theta)
     P_J = mf.tangent_projector_from_jacobian(J)
     P_H = mf.tangent_projector(mf.hessian(prob.loss, theta))
@@ -167,12 +172,8 @@ def test_retraction_variants_reach_their_projections():
     """retract_to_manifold's variants against Φ and Φ_S by integrated gradient flow: the oblique step
     (metric S) agrees with Φ_S, the damped and plain steps with Φ, each to O(δ²) from a point δ off Γ,
     while Φ_S and Φ differ at O(δ) (so swapping S for S⁻¹, or dropping it, would fail)."""
-    rng = np.random.default_rng(5)
     n, d = 3, 4
-    X = jnp.asarray(rng.standard_normal((n, d)))
-    net = models.DiagonalNet(d)
-    theta = jnp.asarray(rng.uniform(0.5, 1.5, 2 * d))
-    prob = models.SquaredLossProblem(net, X, X @ net.effective_weights(theta))
+    rng, _, theta, prob = diagonal_net_on_gamma(5, n, d)
     S = jnp.asarray(rng.uniform(0.3, 3.0, 2 * d))
     normal = prob.jacobian(theta).T @ jnp.asarray(rng.standard_normal(n))
     for delta in (1e-2, 5e-3):
