@@ -351,6 +351,7 @@ def integrate_adam_state_flow_compact(
     min_columns: int = 256,
     chunk_steps: int = 16,
     negligible: float = 1e-12,
+    max_splits: int = 4,
 ) -> AdamStateFlowResult:
     """`integrate_adam_state_flow` for ONE instance (not vmappable or jittable as a whole): the same
     segments, alive sets, retractions and statuses, computed on gathered blocks of columns. A Python
@@ -371,18 +372,25 @@ def integrate_adam_state_flow_compact(
     * dual: once at most n columns are live and they are linearly independent (checked per chunk by
       a Cholesky of X_AᵀX_A), X_Aᵀ(X_A D X_Aᵀ)⁺X_A = D⁻¹ and the velocity needs no solve
       (`_block_log_velocity`); the retraction solves with X_AᵀX_A.
+    * max_splits: a segment that needs more than `max_steps_per_segment` steps is redone from its
+      start as two halves, down to 2^max_splits times the segment length, before the flow stops as
+      STIFF: the alive set is fixed within a segment, so at d = 10⁴ the coordinates that collapse
+      together (at ε = 0, ℓ̇ ∝ S² grows like e^{c₂t} until the dead floor removes them) made a whole
+      1.5-long segment too stiff, while its halves pass (measured, n = 350: STIFF at t = 1.5 with
+      4096 steps; 200 equal segments reach t1). A flow that never runs out of steps is unchanged.
     LAPACK runs on one thread (`one_blas_thread`). Equal to the vmapped route up to rounding with
     negligible=0 and to integrator tolerance otherwise (tests/test_slow_diagonal_state.py); compiled
     shapes are cached across instances of the same (n, d). A segment that needs more than
-    `max_steps_per_segment` steps (counted by chunks) stops the flow with STIFF where it was last good."""
+    `max_steps_per_segment` steps (counted by chunks) at the shortest length stops the flow with STIFF
+    where it was last good."""
     require_x64("sde.slow_diagonal_state.integrate_adam_state_flow_compact")
     with one_blas_thread():
         return _state_flow_compact(X, y, theta0, t1, noise_scale, c2, v0, eps, power, dead_floor, num_segments, solver, rtol, atol,
-                                   max_steps_per_segment, linalg, dual, pivot_rtol, min_columns, chunk_steps, negligible)
+                                   max_steps_per_segment, linalg, dual, pivot_rtol, min_columns, chunk_steps, negligible, max_splits)
 
 
 def _state_flow_compact(X, y, theta0, t1, noise_scale, c2, v0, eps, power, dead_floor, num_segments, solver, rtol, atol,
-                        max_steps_per_segment, linalg, dual, pivot_rtol, min_columns, chunk_steps, negligible):
+                        max_steps_per_segment, linalg, dual, pivot_rtol, min_columns, chunk_steps, negligible, max_splits=4):
     if solver not in SOLVERS:
         raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
     if linalg not in ("cholesky", "eigh"):
@@ -409,14 +417,20 @@ def _state_flow_compact(X, y, theta0, t1, noise_scale, c2, v0, eps, power, dead_
     steps, t_end = 0, edges[0]
     one = jnp.asarray(1.0, dtype)
     ctrl0 = ((one, one, jnp.asarray(False)), jnp.asarray(0.0, dtype))
-    for k in range(num_segments):
+    # the segments to do, first first; a segment that runs out of steps is redone as two halves
+    # (from its start state) until it is 2^max_splits times shorter than the others
+    todo = [(edges[k], edges[k + 1]) for k in range(num_segments)]
+    shortest = (float(t1) / num_segments) / 2 ** int(max_splits)
+    while todo:
         if status != MAX_TIME:
             break
-        ell_start, p_start = ell, p
+        t_a, t_b = todo.pop(0)
+        ell_start, p_start, steps_start = ell, p, steps
         live = np.array(ell > ell_dead)  # the segment's alive set, less what is frozen as negligible
         frozen_at = np.full(2 * d, np.nan)
         f0 = jnp.zeros(2 * d, dtype), jnp.zeros(2 * d, dtype)
-        t, resume, ctrl, made_jump, used = edges[k], False, ctrl0, jnp.asarray(False), 0
+        t, resume, ctrl, made_jump, used = t_a, False, ctrl0, jnp.asarray(False), 0
+        split = False
         while True:
             cols = live[:d] | live[d:]
             count = int(cols.sum())
@@ -428,7 +442,7 @@ def _state_flow_compact(X, y, theta0, t1, noise_scale, c2, v0, eps, power, dead_
             if dual and count <= n_rows and bool(_full_column_rank(Xc, jnp.asarray(cols[keep]), pivot_rtol)):
                 form = "dual"
             opts = _SegmentOptions(solver, float(rtol), float(atol), int(chunk_steps), form, linalg, float(pivot_rtol), 4 * d)
-            out = _block_chunk(Xc, yr, mm[both], sign[both], ell[both], p[both], jnp.asarray(live[both]), t, edges[k + 1],
+            out = _block_chunk(Xc, yr, mm[both], sign[both], ell[both], p[both], jnp.asarray(live[both]), t, t_b,
                                jnp.asarray(resume), ctrl, (f0[0][both], f0[1][both]), made_jump, ell_dead, *scalars, opts=opts)
             ell_c, p_c, t, n_acc, n_all, result, ctrl, f0_c, made_jump = out
             steps += int(n_acc)
@@ -436,9 +450,12 @@ def _state_flow_compact(X, y, theta0, t1, noise_scale, c2, v0, eps, power, dead_
             result = int(result)
             finite = bool(jnp.all(jnp.isfinite(ell_c)) & jnp.all(jnp.isfinite(p_c)))
             if result == 2 or not finite or (result == 1 and used >= max_steps_per_segment):
-                # a segment that fails or runs out of steps stops the flow where it was last good
+                ell, p, steps = ell_start, p_start, steps_start
+                if result == 1 and finite and float(t_b - t_a) > 1.5 * shortest:
+                    split = True  # out of steps: redo it as two halves (the dead floor then acts between them)
+                    break
+                # a segment that fails, or runs out of steps at the shortest length, stops the flow where it was last good
                 status = STIFF if result == 1 and finite and bool(jnp.all(jnp.isfinite(ell_start))) else FAILED
-                ell, p = ell_start, p_start
                 break
             ell, p = ell.at[both].set(ell_c), p.at[both].set(p_c)
             if result == 0:
@@ -454,11 +471,15 @@ def _state_flow_compact(X, y, theta0, t1, noise_scale, c2, v0, eps, power, dead_
                 f0 = (f0[0].at[gone].set(0.0), f0[1].at[gone].set(0.0))
         if status != MAX_TIME:
             break
+        if split:
+            t_mid = 0.5 * (t_a + t_b)
+            todo[:0] = [(t_a, t_mid), (t_mid, t_b)]
+            continue
         # the frozen coordinates' v relaxes on as in the full route (v̇ = −c₂v up to c₂·4c m θ², negligible)
         fz = np.flatnonzero(~np.isnan(frozen_at))
         if fz.size:
-            p = p.at[fz].set(jnp.maximum(p[fz] - scalars[1] * (edges[k + 1] - jnp.asarray(frozen_at[fz])), LOG_V_FLOOR))
-        t_end = edges[k + 1]
+            p = p.at[fz].set(jnp.maximum(p[fz] - scalars[1] * (t_b - jnp.asarray(frozen_at[fz])), LOG_V_FLOOR))
+        t_end = t_b
     theta = jnp.where((theta0 == 0) | (ell <= ell_dead), 0.0, sign * jnp.exp(ell))
     w = effective_weights(theta)
     return AdamStateFlowResult(theta, jnp.exp(p), w, t_end, jnp.asarray(status), jnp.asarray(steps), jnp.max(jnp.abs(X @ w - jnp.asarray(y))))

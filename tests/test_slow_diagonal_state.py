@@ -17,6 +17,7 @@ from implicit_bias_lab.sde import slow
 from implicit_bias_lab.sde import slow_diagonal as sd
 from implicit_bias_lab.sde.slow_diagonal_state import (
     _block_log_velocity,
+    STIFF,
     _SegmentOptions,
     adam_state_log_velocity,
     integrate_adam_state_flow,
@@ -150,3 +151,21 @@ def test_dual_velocity_equals_the_primal_one_on_independent_columns():
         np.testing.assert_allclose(out["primal"][0], adam_state_log_velocity(X, ell, p, c, c2, eps, power, alive)[0], rtol=1e-9, atol=1e-12)
     # equal ±1 columns are not independent: the route keeps the primal form there
     assert not bool(sd._full_column_rank(X.at[:, 1].set(X[:, 0]), jnp.ones(5, bool)))
+
+
+def test_a_segment_out_of_steps_is_redone_in_halves():
+    """integrate_adam_state_flow_compact's max_splits: with a step budget too small for a whole
+    segment, the flow without splits stops STIFF before t1, and with splits redoes that segment as
+    halves from its start and reaches t1 at the unsplit flow's end point (here no alive-set decision
+    moves: to rounding); with a budget that suffices, splitting changes nothing, bit for bit."""
+    data, theta0 = landing_point(200, 30, 5, 3)
+    kw = dict(noise_scale=0.3, c2=5.0, min_columns=16, chunk_steps=8)
+    ref = integrate_adam_state_flow_compact(data.X, data.y, theta0, 7.5, **kw)
+    stuck = integrate_adam_state_flow_compact(data.X, data.y, theta0, 7.5, max_steps_per_segment=16, max_splits=0, **kw)
+    halved = integrate_adam_state_flow_compact(data.X, data.y, theta0, 7.5, max_steps_per_segment=16, **kw)
+    assert int(ref.status) == int(halved.status) == sd.MAX_TIME and float(halved.t) == 7.5
+    assert int(stuck.status) == STIFF and float(stuck.t) < 7.5
+    np.testing.assert_allclose(halved.theta, ref.theta, atol=1e-12)
+    assert float(halved.max_residual) < 1e-12
+    once = integrate_adam_state_flow_compact(data.X, data.y, theta0, 7.5, max_steps_per_segment=48, max_splits=0, **kw)
+    np.testing.assert_array_equal(once.theta, ref.theta)
