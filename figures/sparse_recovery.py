@@ -107,6 +107,23 @@ def _same(a: tuple, b: tuple) -> bool:
     return all(np.array_equal(x, y, equal_nan=True) for x, y in zip(a, b)) and len(a[0]) == len(b[0])
 
 
+def _spaced_labels(ns, min_gap: float = 0.07) -> list[str]:
+    """Tick labels for the n grid: every n gets a tick, but a label only where it is at least
+    `min_gap` of the axis span from the last labelled one (the last n always labelled), so dense
+    grids such as 300, 350, …, 500 of 200–1000 do not print on top of each other."""
+    ns = [float(n) for n in ns]
+    span = (max(ns) - min(ns)) or 1.0
+    shown = []
+    for i, n in enumerate(ns):
+        if not shown or n - ns[shown[-1]] >= min_gap * span:
+            shown.append(i)
+    if shown[-1] != len(ns) - 1:
+        if len(shown) > 1 and ns[-1] - ns[shown[-1]] < min_gap * span:
+            shown.pop()
+        shown.append(len(ns) - 1)
+    return [f"{n:g}" if i in shown else "" for i, n in enumerate(ns)]
+
+
 def _fmt(x: float) -> str:
     return f"{x:g}"
 
@@ -258,7 +275,10 @@ def sparse_recovery_figure(ds, title: str = ""):
     axes[0, 0].set_ylabel("success rate")
     axes[1, 0].set_ylabel("median test loss ½‖w − w*‖²")
     for ax in axes.flat:
-        ax.set_xticks(ns if len(ns) <= 12 else ax.get_xticks())
+        if len(ns) <= 12:
+            ax.set_xticks(ns, _spaced_labels(ns))
+        else:
+            ax.set_xticks(ax.get_xticks())
         if single_n:
             ax.set_xlim(ns[0] * 0.85, ns[0] * 1.15)
 

@@ -274,3 +274,18 @@ def test_wilson_interval_brackets_the_rate():
     assert np.all(lo >= 0) and np.all(hi <= 1) and np.all(lo < hi)
     assert lo[0] == pytest.approx(0.0, abs=1e-12) and hi[2] == pytest.approx(1.0, abs=1e-12)
     assert lo[1] < 0.5 < hi[1]
+
+
+def test_dense_n_grids_get_readable_tick_labels():
+    """Every n of the grid gets a tick; labels only where they keep 7 % of the axis apart, the last n
+    always labelled (the paper grid 200, 300, 350, …, 1000 printed its middle labels on top of each
+    other); sparse grids keep every label."""
+    from implicit_bias_lab.figures.sparse_recovery import _spaced_labels
+
+    paper = [200, 300, 350, 400, 450, 500, 600, 800, 1000]
+    labels = _spaced_labels(paper)
+    assert labels == ["200", "300", "", "400", "", "500", "600", "800", "1000"]
+    shown = [n for n, text in zip(paper, labels) if text]
+    assert min(b - a for a, b in zip(shown, shown[1:])) >= 0.07 * (paper[-1] - paper[0])
+    assert _spaced_labels([15, 20, 25, 30, 40]) == ["15", "20", "25", "30", "40"]
+    assert _spaced_labels([100, 950, 1000])[-1] == "1000" and _spaced_labels([100, 950, 1000])[1] == ""
