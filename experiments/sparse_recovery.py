@@ -746,9 +746,7 @@ def compute_chunk(config: Config, optimizer: str, method: str, chunk: list[Insta
     chunk runs the same compiled program; runs are independent (sde.batching), so the padding
     changes no result, and it is dropped here."""
     size = len(chunk)
-    pad = config.chunk_size - size if method in ("discrete", "slow", "slow_qs") else 0
-    full = chunk + [chunk[-1]] * pad
-    full_landing = lambda: np.concatenate([landing(), np.repeat(landing()[-1:], pad, axis=0)])  # noqa: E731
+    full, full_landing = _padded(config, chunk, landing) if method in ("discrete", "slow", "slow_qs") else (chunk, landing)
     if method == "discrete":
         out = discrete_chunk(config, optimizer, full, full_landing)
     elif method in ("slow", "slow_qs"):
@@ -762,11 +760,16 @@ def compute_group_chunk(config: Config, optimizers: tuple[str, ...], chunk: list
     """`compute_chunk`'s discrete method for several optimizers sharing the design
     (`share_design`), per optimizer; a short last chunk is padded as there."""
     size = len(chunk)
-    pad = config.chunk_size - size
-    full = chunk + [chunk[-1]] * pad
-    full_landing = lambda: np.concatenate([landing(), np.repeat(landing()[-1:], pad, axis=0)])  # noqa: E731
-    out = discrete_group_chunk(config, optimizers, full, full_landing)
+    out = discrete_group_chunk(config, optimizers, *_padded(config, chunk, landing))
     return {opt: {k: v[:size] for k, v in arrays.items()} for opt, arrays in out.items()}
+
+
+def _padded(config: Config, chunk: list[Instance], landing):
+    """(chunk, landing) padded to `chunk_size` with copies of the last instance and its landing
+    point (`compute_chunk`): every chunk then runs the same compiled program."""
+    pad = config.chunk_size - len(chunk)
+    full_landing = lambda: np.concatenate([landing(), np.repeat(landing()[-1:], pad, axis=0)])  # noqa: E731
+    return chunk + [chunk[-1]] * pad, full_landing
 
 
 # fields added after run directories existed: left out of the fingerprint at their defaults, so

@@ -523,8 +523,8 @@ def _integrate_jit(loss_fn, y0, ts, c, family, c2, eps, power, rank, retract, rt
             z_new = retract_fn(z_end)
             y_new = (z_new, y_end[1]) if joint else z_new
             if not throw:
-                good = going & (_solve_status(sol, y_new) == int(RunStatus.MAX_TIME))
                 status = jnp.where(going, _solve_status(sol, y_new), status)
+                good = status == int(RunStatus.MAX_TIME)  # it was going and this segment finished
                 y_new = tree_map(lambda a, b: jnp.where(good, a, b), y_new, y)
             return (y_new, status), (y_new, d, sol.stats["num_accepted_steps"])
 

@@ -154,13 +154,23 @@ def make_runner(
             report_every=report_every,
         )
 
-    blocked = blocked_vmap(one_run, block_size)
+    return _blocked_runner(one_run, block_size, per_run_problems,
+                           lambda hyperparameters, dtype: cast_floats(dict(hyperparameters or {}), dtype),
+                           lambda opt_state0, dtype: cast_floats(opt_state0, dtype))
+
+
+def _blocked_runner(one, block_size: int, per_run_problems: bool, cast_hyperparameters, cast_state):
+    """The jitted `runner(problem, theta0, keys, hyperparameters, opt_state0)` of `make_runner` and
+    `make_group_runner`: `one((theta, key, hyperparameters, state0, own problem), shared problem)`
+    over the leading axis in blocks of `block_size`, the problem per run or shared, the
+    hyperparameters and starting states cast to θ₀'s dtype by the given casts."""
+    blocked = blocked_vmap(one, block_size)
 
     @jax.jit
     def runner(problem, theta0, keys, hyperparameters=None, opt_state0=None):
         theta0 = jnp.asarray(theta0)
-        hyper = cast_floats(dict(hyperparameters or {}), theta0.dtype)
-        state0 = cast_floats(opt_state0, theta0.dtype)
+        hyper = cast_hyperparameters(hyperparameters, theta0.dtype)
+        state0 = cast_state(opt_state0, theta0.dtype)
         own = problem if per_run_problems else None
         shared = None if per_run_problems else problem
         return blocked((theta0, keys, hyper, state0, own), shared)
@@ -270,18 +280,9 @@ def make_group_runner(
                               opt_state0=states0, start_step=start_step, divergence_threshold=divergence_threshold,
                               on_steps=on_steps, report_every=report_every)
 
-    blocked = blocked_vmap(one_group, block_size)
-
-    @jax.jit
-    def runner(problem, theta0, keys, hyperparameters=None, opt_state0=None):
-        theta0 = jnp.asarray(theta0)
-        hyper = tuple(cast_floats(dict(h or {}), theta0.dtype) for h in (hyperparameters or [None] * G))
-        state0 = None if opt_state0 is None else tuple(cast_floats(s, theta0.dtype) for s in opt_state0)
-        own = problem if per_run_problems else None
-        shared = None if per_run_problems else problem
-        return blocked((theta0, keys, hyper, state0, own), shared)
-
-    return runner
+    return _blocked_runner(one_group, block_size, per_run_problems,
+                           lambda hps, dtype: tuple(cast_floats(dict(h or {}), dtype) for h in (hps or [None] * G)),
+                           lambda states, dtype: None if states is None else tuple(cast_floats(st, dtype) for st in states))
 
 
 def simulate_runs(
