@@ -395,6 +395,8 @@ def _state_flow_compact(X, y, theta0, t1, noise_scale, c2, v0, eps, power, dead_
         raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
     if linalg not in ("cholesky", "eigh"):
         raise ValueError(f"linalg must be 'cholesky' or 'eigh', got {linalg!r}")
+    if isinstance(max_splits, bool) or not isinstance(max_splits, (int, np.integer)) or max_splits < 0:
+        raise ValueError(f"max_splits must be an integer >= 0, got {max_splits!r}")
     X = jnp.asarray(X)
     theta0 = jnp.asarray(theta0)
     dtype = theta0.dtype

@@ -169,3 +169,6 @@ def test_a_segment_out_of_steps_is_redone_in_halves():
     assert float(halved.max_residual) < 1e-12
     once = integrate_adam_state_flow_compact(data.X, data.y, theta0, 7.5, max_steps_per_segment=48, max_splits=0, **kw)
     np.testing.assert_array_equal(once.theta, ref.theta)
+    for bad in (-1, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="max_splits"):
+            integrate_adam_state_flow_compact(data.X, data.y, theta0, 7.5, max_splits=bad, **kw)
