@@ -17,7 +17,8 @@ one-extinction-per-step stepper at d = 1000, the old v-state route at d = 10⁴ 
 cores, far more on busy ones) and the SGD flow at d = 10⁴: the per-instance route
 `integrate_sgd_flow_compact` (what the sweep runs at d ≥ 2000; first and cached call) and the
 vmapped `integrate_sgd_flow_stepped` unpadded and rows zero-padded to n_max = 1000 (as the sweep
-runs it at d < 2000), extrapolated from 2 and 6 RK4 steps. `--paper-n` picks the paper-size
+runs it at d < 2000), extrapolated from 2 and 6 RK4 steps. The SGD flow's per-instance route runs
+with factor "auto" (its default) and "stage" side by side. `--paper-n` picks the paper-size
 instances' n (one or more), `--skip-small` leaves out d = 1000, `--sgd` adds the SGD flow's per-instance
 route to `small` (the old SGD routes only run with `full`).
 
@@ -136,7 +137,7 @@ def paper_size(old: bool = False, sgd: bool = False, n: int = 500, old_sgd: bool
 
 def sgd_flow(data, theta0, config, old: bool = True, cached: bool = True) -> list[dict]:
     """The SGD flow's per-instance route (`integrate_sgd_flow_compact`, the sweep's at d ≥ 2000:
-    first call, and a second, cached one when `cached`), and with `old` the vmapped
+    first call, and a second, cached one when `cached`, with factor "auto" and "stage"), and with `old` the vmapped
     `integrate_sgd_flow_stepped` with rows zero-padded to n_max = 1000 and scaled (the sweep's at
     d < 2000) and unpadded, per RK4 step from 2 and 6 steps, × config.sgd_flow_steps."""
     X, y = data.X, data.y
@@ -144,12 +145,18 @@ def sgd_flow(data, theta0, config, old: bool = True, cached: bool = True) -> lis
     a = math.sqrt(n_max / n)
     c, t1, steps = config.noise_constant(n), 4 * config.sgd_slow_time(n), config.sgd_flow_steps
     rows = []
-    def new():
-        return integrate_sgd_flow_compact(X, y, theta0, t1, noise_scale=c, num_steps=steps)
+    ends = {}
+    # factor "auto" (the default: one Gram per RK4 step, stages 2–4 by PCG, from 400 rows on) against
+    # "stage" (a Gram per stage), side by side
+    for factor in ("auto", "stage"):
+        def new(factor=factor):
+            return integrate_sgd_flow_compact(X, y, theta0, t1, noise_scale=c, num_steps=steps, factor=factor)
 
-    for call in ("first call (compiles)", "second call (cached)")[: 2 if cached else 1]:
-        sec, res = _timed(new)
-        rows.append(_line(f"d=10^4 n={n} SGD flow: per-instance route, {call}", sec, res, data))
+        for call in ("first call (compiles)", "second call (cached)")[: 2 if cached else 1]:
+            sec, res = _timed(new)
+            rows.append(_line(f"d=10^4 n={n} SGD flow: per-instance route, factor {factor}, {call}", sec, res, data, ends.get("auto")))
+        ends[factor] = res
+    print(f"{'':52s} factor auto against stage: {rows[-1]['seconds'] / rows[-3 if cached else -2]['seconds']:.2f}×", flush=True)
     if not old:
         return rows
     for name, (XX, yy) in (("unpadded", (X, y)), ("padded to n_max = 1000 (the vmapped sweep route)", (jnp.pad(X * a, ((0, n_max - n), (0, 0))), jnp.pad(y * a, (0, n_max - n))))):

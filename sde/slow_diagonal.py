@@ -261,6 +261,56 @@ class _FlowOptions(NamedTuple):
     pivot_rtol: float
     rtol: float
     form: str = "primal"  # "dual": the columns with an alive member are linearly independent (`_dual_solve`)
+    factor: str = "stage"  # the SGD flow's RK4: "stage" (a Gram per stage) or "step" (per step, stages 2–4 by PCG)
+    cg_rtol: float = 1e-13  # "step": PCG's relative residual
+    cg_maxiter: int = 32  # "step": PCG's iterations before the stage forms its own Gram
+
+
+#: how the SGD flow's per-instance route solves its stages: "stage" forms the n×n Gram at each RK4
+#: stage; "step" forms and factors it once per step (stage 1 exact) and solves stages 2–4 by PCG
+#: preconditioned with that factor; "auto" is "step" from STEP_FACTOR_MIN_ROWS rows on, for blocks of
+#: at least twice as many columns as rows. A Gram costs ∝ n²·C (compute-bound), a PCG iteration ∝
+#: n·C (two passes over the block, memory-bound), so "step" gains with n (measured at d = 10⁴, the
+#: paper preset's instances, 5–12 iterations a stage: n = 300 1.0×, 500 1.24×, 1000 1.87×;
+#: docs/results.md)
+STEP_FACTORS = ("auto", "stage", "step")
+STEP_FACTOR_MIN_ROWS = 400
+
+
+def _cholesky_full(K: Array, pivot_rtol: float) -> tuple[Array, Array]:
+    """(L, full): K's Cholesky factor (the identity where it fails) and whether K has full rank
+    (finite factor, smallest pivot² ≥ pivot_rtol·largest)."""
+    L = jnp.linalg.cholesky(K)
+    piv = jnp.diag(L)
+    full = jnp.all(jnp.isfinite(L)) & (jnp.min(piv) ** 2 >= pivot_rtol * jnp.max(piv) ** 2)
+    return jnp.where(full, L, jnp.eye(K.shape[0], dtype=K.dtype)), full
+
+
+def _pcg(apply_K, b: Array, L: Array, rtol: float, maxiter: int) -> tuple[Array, Array, Array]:
+    """(x, converged, iterations): conjugate gradients on Kx = b preconditioned by M = LLᵀ (Saad,
+    Iterative Methods for Sparse Linear Systems, 2003, Alg. 9.1), from x = M⁻¹b, until
+    ‖b − Kx‖ ≤ rtol‖b‖ or `maxiter` iterations; K is applied as `apply_K` (matrix-free)."""
+    M_inv = partial(jax.scipy.linalg.cho_solve, (L, True))
+    x = M_inv(b)
+    r = b - apply_K(x)
+    z = M_inv(r)
+    target = (rtol * jnp.linalg.norm(b)) ** 2
+
+    def cond(c):
+        x, r, z, q, rz, k = c
+        return (jnp.vdot(r, r) > target) & (k < maxiter)
+
+    def body(c):
+        x, r, z, q, rz, k = c
+        Kq = apply_K(q)
+        a = rz / jnp.vdot(q, Kq)
+        x, r = x + a * q, r - a * Kq
+        z = M_inv(r)
+        rz_new = jnp.vdot(r, z)
+        return x, r, z, z + (rz_new / rz) * q, rz_new, k + 1
+
+    x, r, _, _, _, k = jax.lax.while_loop(cond, body, (x, r, z, z, jnp.vdot(r, z), 0))
+    return x, jnp.vdot(r, r) <= target, k
 
 
 def _gram_solve(X, k, pad, B, opts: _FlowOptions):
@@ -297,12 +347,9 @@ def _gram_solve(X, k, pad, B, opts: _FlowOptions):
     if opts.linalg == "eigh":
         x = pinv(None)
         return x, jnp.all(jnp.isfinite(x))
-    L = jnp.linalg.cholesky(K)
-    piv = jnp.diag(L)
-    full = jnp.all(jnp.isfinite(L)) & (jnp.min(piv) ** 2 >= opts.pivot_rtol * jnp.max(piv) ** 2)
+    Ls, full = _cholesky_full(K, opts.pivot_rtol)  # the identity where it fails keeps the untaken branch finite
 
     def chol(_):
-        Ls = jnp.where(full, L, jnp.eye(L.shape[0], dtype=dt))  # keep the untaken branch finite
         return refined(lambda b: jax.scipy.linalg.cho_solve((Ls, True), b))
 
     if opts.linalg == "cholesky_strict":
@@ -345,9 +392,7 @@ def _full_column_rank(X: Array, cols: Array, pivot_rtol: float = 1e-10) -> Array
     """Whether the columns of X marked by `cols` are linearly independent: Cholesky of X_AᵀX_A (the
     unmarked columns get a unit diagonal) finite, smallest pivot² ≥ pivot_rtol·largest."""
     a = cols.astype(X.dtype)
-    L = jnp.linalg.cholesky((X.T @ X) * a[:, None] * a[None, :] + jnp.diag(1.0 - a))
-    piv = jnp.diag(L)
-    return jnp.all(jnp.isfinite(piv)) & (jnp.min(piv) ** 2 >= pivot_rtol * jnp.max(piv) ** 2)
+    return _cholesky_full((X.T @ X) * a[:, None] * a[None, :] + jnp.diag(1.0 - a), pivot_rtol)[1]
 
 
 def _velocity_weights(s, alive, sqm):
@@ -727,15 +772,26 @@ def integrate_sgd_flow_stepped(
     return DiagonalFlowResult(theta, w, jnp.asarray(t1, theta0.dtype), status, jnp.asarray(1), _max_residual(X, y, w))
 
 
-def _sgd_block_velocity(Xr, Xc, keep, mm, theta, noise_scale, opts: _FlowOptions):
+def _sgd_block_velocity(Xr, Xc, keep, mm, theta, noise_scale, opts: _FlowOptions, factor=None):
     """(θ̇, ok) of the SGD flow, −2c P_∥(m⊙θ), with the n×n Gram J Jᵀ = 4X Diag(u² + v²)Xᵀ formed
     from the gathered columns Xc = Xr[:, keep] only (the others' weights are negligible) and solved
-    by `_gram_solve` (Cholesky while of full rank, else the eigh pseudo-inverse); Jg and Jᵀλ over
-    all columns (matrix–vector products)."""
+    by `_gram_solve` (Cholesky while of full rank, else the eigh pseudo-inverse), or, given a
+    `factor` (L, full) of a nearby Gram of full rank, by PCG preconditioned with it (a solve that
+    does not converge in opts.cg_maxiter iterations forms its own Gram); Jg and Jᵀλ over all
+    columns (matrix–vector products)."""
     u, v = split(theta)
     g = mm * theta
     k = (u * u + v * v)[keep]
-    lam, ok = _gram_solve(Xc, 4 * k, jnp.zeros(Xc.shape[0], Xc.dtype), _J_apply(Xr, theta, g), opts)
+    b = _J_apply(Xr, theta, g)
+
+    def direct():
+        return _gram_solve(Xc, 4 * k, jnp.zeros(Xc.shape[0], Xc.dtype), b, opts)
+
+    if factor is None:
+        lam, ok = direct()
+    else:
+        x, conv, _ = _pcg(lambda q: Xc @ (4 * k * (Xc.T @ q)), b, factor[0], opts.cg_rtol, opts.cg_maxiter)
+        lam, ok = jax.lax.cond(factor[1] & conv, lambda: (x, jnp.asarray(True)), direct)
     return -2 * noise_scale * (g - _JT_apply(Xr, theta, lam)), ok
 
 
@@ -745,7 +801,12 @@ def _sgd_chunk(Xr, Xc, keep, mm, theta, dt, count, noise_scale, opts: _FlowOptio
 
     def step(_, carry):
         th, ok = carry
-        th, oks = rk4_step(lambda z: _sgd_block_velocity(Xr, Xc, keep, mm, z, noise_scale, opts), th, dt, has_aux=True, unrolled=True)
+        factor = None
+        if opts.factor == "step":  # the step's start Gram, factored once for its four stages
+            u, v = split(th)
+            factor = _cholesky_full((Xc * (4 * (u * u + v * v)[keep])) @ Xc.T, opts.pivot_rtol)
+        th, oks = rk4_step(lambda z: _sgd_block_velocity(Xr, Xc, keep, mm, z, noise_scale, opts, factor), th, dt, has_aux=True,
+                           unrolled=True)
         return th, ok & jnp.all(oks)
 
     return jax.lax.fori_loop(0, count, step, (theta, jnp.asarray(True)))
@@ -778,6 +839,7 @@ def integrate_sgd_flow_compact(
     negligible: float = 1e-16,
     min_columns: int = 128,
     chunk_steps: int = 4,
+    factor: str = "auto",
 ) -> DiagonalFlowResult:
     """`integrate_sgd_flow_stepped` for ONE instance (not vmappable, not jittable as a whole): the
     same `num_steps` classical RK4 steps of θ̇ = −2c P_∥(m⊙u, m⊙v) and the same two Gauss–Newton
@@ -795,7 +857,11 @@ def integrate_sgd_flow_compact(
       rates spread by the projection), so late in the 4× e-fold budget most columns drop out (at
       d = 10⁴, n = 500 from about 60 % of the steps on, to 3072 columns at the end:
       benchmarks/README.md). The default 1e-16 drops columns below the rounding of the full
-      Gram's entries.
+      Gram's entries;
+    * factor (`STEP_FACTORS`): "step" forms and factors JJᵀ once per RK4 step at its start (stage 1
+      solved exactly by that factor) and solves stages 2–4 by conjugate gradients preconditioned
+      with it, to a relative residual of 1e-13 (a stage that needs more than 32 iterations forms
+      its own Gram); "auto" does so from STEP_FACTOR_MIN_ROWS rows on, where it pays.
 
     negligible=0, linalg="eigh" is the vmapped route up to rounding (tests/test_slow_diagonal_fast.py,
     which also bounds the defaults' difference). The sparse-recovery sweep's route at d ≥ 2000
@@ -804,12 +870,15 @@ def integrate_sgd_flow_compact(
     FAILED on a non-finite state or a failed solve, else CONVERGED when the final velocity is below
     1e-8·c, else MAX_TIME (as the vmapped route)."""
     require_x64("sde.slow_diagonal.integrate_sgd_flow_compact")
+    if factor not in STEP_FACTORS:
+        raise ValueError(f"factor must be one of {STEP_FACTORS}, got {factor!r}")
     opts = _stepped_options(False, linalg, False, None, 0, pivot_rtol, rtol)
     with one_blas_thread():
-        return _sgd_flow_compact(X, y, theta0, t1, noise_scale, int(num_steps), opts, float(negligible), int(min_columns), int(chunk_steps))
+        return _sgd_flow_compact(X, y, theta0, t1, noise_scale, int(num_steps), opts, float(negligible), int(min_columns), int(chunk_steps),
+                                 factor)
 
 
-def _sgd_flow_compact(X, y, theta0, t1, noise_scale, num_steps, opts, negligible, min_columns, chunk_steps):
+def _sgd_flow_compact(X, y, theta0, t1, noise_scale, num_steps, opts, negligible, min_columns, chunk_steps, factor="auto"):
     X = jnp.asarray(X)
     y = jnp.asarray(y)
     theta = jnp.asarray(theta0)
@@ -834,7 +903,9 @@ def _sgd_flow_compact(X, y, theta0, t1, noise_scale, num_steps, opts, negligible
             keep = np.arange(d) if C == d else np.sort(np.argsort(~cols, kind="stable")[:C])
             Xc = Xr[:, keep]
         count = min(chunk_steps, num_steps - done)
-        theta, ok_c = _sgd_chunk(Xr, Xc, jnp.asarray(keep), mm, theta, dt, jnp.asarray(count), c, opts)
+        step_factor = factor == "step" or (factor == "auto" and len(rows) >= STEP_FACTOR_MIN_ROWS and C >= 2 * len(rows))
+        theta, ok_c = _sgd_chunk(Xr, Xc, jnp.asarray(keep), mm, theta, dt, jnp.asarray(count), c,
+                                 opts._replace(factor="step" if step_factor else "stage"))
         done += count
         ok = bool(ok_c) and bool(jnp.all(jnp.isfinite(theta)))
     status = FAILED

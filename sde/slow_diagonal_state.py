@@ -57,6 +57,7 @@ from implicit_bias_lab.sde.status import RunStatus
 from implicit_bias_lab.sde.slow_diagonal import (
     FAILED,
     MAX_TIME,
+    _cholesky_full,
     _full_column_rank,
     _gram,
     _J_apply,
@@ -237,10 +238,7 @@ def _spd_solve(K: Array, b: Array, linalg: str, pivot_rtol: float, rtol: float =
     not vmapped)."""
     if linalg == "eigh":
         return gram_pinv_solve(K, b, rtol)
-    L = jnp.linalg.cholesky(K)
-    piv = jnp.diag(L)
-    full = jnp.all(jnp.isfinite(L)) & (jnp.min(piv) ** 2 >= pivot_rtol * jnp.max(piv) ** 2)
-    Ls = jnp.where(full, L, jnp.eye(K.shape[0], dtype=K.dtype))
+    Ls, full = _cholesky_full(K, pivot_rtol)
     return jax.lax.cond(full, lambda: jax.scipy.linalg.cho_solve((Ls, True), b), lambda: gram_pinv_solve(K, b, rtol))
 
 

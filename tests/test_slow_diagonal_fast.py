@@ -152,3 +152,58 @@ def test_sgd_compact_route_equals_the_stepped_route():
     assert blocks[0] == (n, d) and blocks[-1][1] < d  # the padding rows dropped, the block shrunk
     bad = sd.integrate_sgd_flow_compact(data.X.at[3, 5].set(jnp.nan), data.y, theta0, t1, noise_scale=c, num_steps=8)
     assert int(bad.status) == FAILED
+
+
+def test_pcg_with_a_nearby_factor_solves_to_its_tolerance():
+    """sde.slow_diagonal._pcg on K'x = b, K' = X Diag(k')Xᵀ, preconditioned with the Cholesky factor of
+    K = X Diag(k)Xᵀ at nearby weights (k' = k·e^{±0.2}): converged to the relative residual asked in
+    a few iterations (the preconditioned spectrum lies in [e^{−0.2}, e^{0.2}]), equal to the direct
+    solve; with one iteration allowed it reports failure; with the exact factor it needs none."""
+    from implicit_bias_lab.sde.slow_diagonal import _cholesky_full, _pcg
+
+    rng = np.random.default_rng(0)
+    n, d = 40, 400
+    X = jnp.asarray(rng.choice([-1.0, 1.0], (n, d)))
+    k = jnp.asarray(rng.uniform(0.1, 2.0, d))
+    k2 = k * jnp.exp(jnp.asarray(rng.uniform(-0.2, 0.2, d)))
+    b = jnp.asarray(rng.normal(size=n))
+    L, full = _cholesky_full((X * k) @ X.T, 1e-10)
+    assert bool(full)
+    x, ok, its = _pcg(lambda q: X @ (k2 * (X.T @ q)), b, L, 1e-13, 32)
+    direct = jnp.linalg.solve((X * k2) @ X.T, b)
+    assert bool(ok) and 2 <= int(its) <= 15
+    np.testing.assert_allclose(x, direct, rtol=1e-10, atol=1e-12 * float(jnp.max(jnp.abs(direct))))
+    _, ok1, its1 = _pcg(lambda q: X @ (k2 * (X.T @ q)), b, L, 1e-13, 1)
+    assert not bool(ok1) and int(its1) == 1
+    _, ok0, its0 = _pcg(lambda q: X @ (k * (X.T @ q)), b, L, 1e-13, 32)
+    assert bool(ok0) and int(its0) == 0
+    # a rank-deficient Gram is reported as such (the callers then solve each stage directly)
+    assert not bool(_cholesky_full((X[:, :20] * k[:20]) @ X[:, :20].T, 1e-10)[1])
+
+
+def test_sgd_step_factor_equals_stage_grams():
+    """The SGD flow's per-instance RK4 with factor="step" (one Gram per step; stages 2–4 by PCG with
+    its factor) takes the stage-Gram steps to the PCG tolerance, on a block with all columns and on
+    a gathered one; with no PCG iteration allowed, every stage 2–4 falls back to its own Gram and
+    the steps are the stage-Gram steps to rounding. A stale factor used as the solve (no PCG)
+    would be off by O(dt) and fail these."""
+    from implicit_bias_lab.sde import slow_diagonal as sd
+
+    d, n = 200, 30
+    data, theta0 = landing_point(d, n, 5, 3)
+    c, dt = 9.0 / n, 1.0
+    mm = jnp.concatenate([sd.second_moments(data.X)] * 2)
+    opts = sd._stepped_options(False, "cholesky", False, None, 0, 1e-10, 1e-12)
+    for keep in (np.arange(d), np.arange(0, d, 2)):
+        Xc = data.X[:, keep]
+        off = np.setdiff1d(np.arange(d), keep)
+        theta = theta0.at[off].set(0.0).at[d + off].set(0.0)  # the columns outside the block are zero
+        run = {name: sd._sgd_chunk(data.X, Xc, jnp.asarray(keep), mm, theta, dt, jnp.asarray(20), c, o)
+               for name, o in (("stage", opts), ("step", opts._replace(factor="step")),
+                               ("fallback", opts._replace(factor="step", cg_maxiter=0)))}
+        ref, moved = run["stage"][0], float(jnp.max(jnp.abs(run["stage"][0] - theta)))
+        assert all(bool(r[1]) for r in run.values()) and moved > 0.05
+        np.testing.assert_allclose(run["step"][0], ref, atol=1e-10, rtol=0)  # PCG to 1e-13 relative residual, 60 solves
+        np.testing.assert_allclose(run["fallback"][0], ref, atol=1e-14, rtol=0)
+    with pytest.raises(ValueError, match="factor"):
+        sd.integrate_sgd_flow_compact(data.X, data.y, theta0, 1.0, noise_scale=c, num_steps=4, factor="cg")
