@@ -1071,10 +1071,11 @@ FLOPS_PER_S = {"cpu": 2e10, "gpu": 1e12, "tpu": 1e12}
 # (An earlier 1.5 GB/s came from landings padded to blocks of 8 runs, 8× the work.)
 BYTES_PER_S = {"cpu": 2e10, "gpu": 2e12, "tpu": 1e12}
 # seconds of one slow flow per 10⁹·n²·d (the n×n Gram over d columns dominates; measured at d = 10⁴,
-# n = 500 with the per-instance routes: SGD 25 s, v-state Adam 75 s, quasi-static Adam 7 s) and of the
-# reference programs (ℓ1 by interior point: 0.8 s at n = 500, 3.1 s at n = 1000); the general flow of
-# families without a diagonal-net closed form at d = 200, n = 25: Adalayer 9 s, Adam-mini 217 s (stiff)
-FLOW_SECONDS_PER_N2D = {"slow_sgd": 10.0, "slow_adaptive": 30.0, "slow_qs": 3.0, "l1": 0.35, "lhalf": 1.0}
+# n = 500 with the per-instance routes: SGD 25 s, quasi-static Adam 7 s; v-state Adam 41 s at n = 500
+# and 174 s at n = 1000 on quiet cores, session 7) and of the reference programs (ℓ1 by interior
+# point: 0.8 s at n = 500, 3.1 s at n = 1000); the general flow of families without a diagonal-net
+# closed form at d = 200, n = 25: Adalayer 9 s, Adam-mini 217 s (stiff)
+FLOW_SECONDS_PER_N2D = {"slow_sgd": 10.0, "slow_adaptive": 17.0, "slow_qs": 3.0, "l1": 0.35, "lhalf": 1.0}
 GENERAL_FLOW_SECONDS = 100.0
 
 
