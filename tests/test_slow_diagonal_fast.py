@@ -205,5 +205,21 @@ def test_sgd_step_factor_equals_stage_grams():
         assert all(bool(r[1]) for r in run.values()) and moved > 0.05
         np.testing.assert_allclose(run["step"][0], ref, atol=1e-10, rtol=0)  # PCG to 1e-13 relative residual, 60 solves
         np.testing.assert_allclose(run["fallback"][0], ref, atol=1e-14, rtol=0)
+    # the public route: "step" takes the "stage" steps to the PCG tolerance; "auto" chooses "step" from
+    # STEP_FACTOR_MIN_ROWS rows on, on blocks of at least twice as many columns as rows
+    t1, kw = 4 * 8.0 / (2 * c), dict(noise_scale=c, num_steps=100, min_columns=16)
+    ends = {f: sd.integrate_sgd_flow_compact(data.X, data.y, theta0, t1, factor=f, **kw) for f in ("stage", "step")}
+    np.testing.assert_allclose(ends["step"].theta, ends["stage"].theta, atol=1e-10, rtol=0)
+    chosen, real_chunk, real_rows = {}, sd._sgd_chunk, sd.STEP_FACTOR_MIN_ROWS
+    try:
+        for rows in (n, n + 1):
+            sd._sgd_chunk = lambda Xr, Xc, *a, rows=rows: (chosen.setdefault(rows, set()).add((Xc.shape[1] >= 2 * n, a[-1].factor)),
+                                                            real_chunk(Xr, Xc, *a))[1]
+            sd.STEP_FACTOR_MIN_ROWS = rows
+            auto = sd.integrate_sgd_flow_compact(data.X, data.y, theta0, t1, **kw)
+            np.testing.assert_allclose(auto.theta, ends["stage"].theta, atol=1e-10, rtol=0)
+    finally:
+        sd._sgd_chunk, sd.STEP_FACTOR_MIN_ROWS = real_chunk, real_rows
+    assert chosen[n] == {(True, "step")} and chosen[n + 1] == {(True, "stage")}  # every block here has C ≥ 2n
     with pytest.raises(ValueError, match="factor"):
         sd.integrate_sgd_flow_compact(data.X, data.y, theta0, 1.0, noise_scale=c, num_steps=4, factor="cg")
