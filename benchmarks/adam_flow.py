@@ -156,7 +156,7 @@ def sgd_flow(data, theta0, config, old: bool = True, cached: bool = True) -> lis
             sec, res = _timed(new)
             rows.append(_line(f"d=10^4 n={n} SGD flow: per-instance route, factor {factor}, {call}", sec, res, data, ends.get("auto")))
         ends[factor] = res
-    print(f"{'':52s} factor auto against stage: {rows[-1]['seconds'] / rows[-3 if cached else -2]['seconds']:.2f}×", flush=True)
+    print(f"{'':52s} speed-up of factor auto over stage: {rows[-1]['seconds'] / rows[-3 if cached else -2]['seconds']:.2f}×", flush=True)
     if not old:
         return rows
     for name, (XX, yy) in (("unpadded", (X, y)), ("padded to n_max = 1000 (the vmapped sweep route)", (jnp.pad(X * a, ((0, n_max - n), (0, 0))), jnp.pad(y * a, (0, n_max - n))))):
