@@ -251,7 +251,7 @@ def _retract_s(X: Array, y: Array, s: Array, alive: Array) -> Array:
 
 
 class _FlowOptions(NamedTuple):
-    """Static options of `integrate_adam_flow_stepped` (see its docstring)."""
+    """Static options of `integrate_adam_flow_stepped` and of the per-instance routes (see their docstrings)."""
 
     closed_form_phase1: bool
     linalg: str  # "cholesky" (eigh pseudo-inverse fallback), "cholesky_strict" (FAILED instead) or "eigh"
