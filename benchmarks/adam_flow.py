@@ -145,7 +145,7 @@ def sgd_flow(data, theta0, config, old: bool = True, cached: bool = True) -> lis
     a = math.sqrt(n_max / n)
     c, t1, steps = config.noise_constant(n), 4 * config.sgd_slow_time(n), config.sgd_flow_steps
     rows = []
-    ends = {}
+    ends, last = {}, {}
     # factor "auto" (the default: one Gram per RK4 step, stages 2–4 by PCG, from 400 rows on) against
     # "stage" (a Gram per stage), side by side
     for factor in ("auto", "stage"):
@@ -155,8 +155,8 @@ def sgd_flow(data, theta0, config, old: bool = True, cached: bool = True) -> lis
         for call in ("first call (compiles)", "second call (cached)")[: 2 if cached else 1]:
             sec, res = _timed(new)
             rows.append(_line(f"d=10^4 n={n} SGD flow: per-instance route, factor {factor}, {call}", sec, res, data, ends.get("auto")))
-        ends[factor] = res
-    print(f"{'':52s} speed-up of factor auto over stage: {rows[-1]['seconds'] / rows[-3 if cached else -2]['seconds']:.2f}×", flush=True)
+        ends[factor], last[factor] = res, sec
+    print(f"{'':52s} speed-up of factor auto over stage: {last['stage'] / last['auto']:.2f}×", flush=True)
     if not old:
         return rows
     for name, (XX, yy) in (("unpadded", (X, y)), ("padded to n_max = 1000 (the vmapped sweep route)", (jnp.pad(X * a, ((0, n_max - n), (0, 0))), jnp.pad(y * a, (0, n_max - n))))):

@@ -787,11 +787,12 @@ def _sgd_block_velocity(Xr, Xc, keep, mm, theta, noise_scale, opts: _FlowOptions
     def direct():
         return _gram_solve(Xc, 4 * k, jnp.zeros(Xc.shape[0], Xc.dtype), b, opts)
 
-    if factor is None:
-        lam, ok = direct()
-    else:
+    def preconditioned():
         x, conv, _ = _pcg(lambda q: Xc @ (4 * k * (Xc.T @ q)), b, factor[0], opts.cg_rtol, opts.cg_maxiter)
-        lam, ok = jax.lax.cond(factor[1] & conv, lambda: (x, jnp.asarray(True)), direct)
+        return jax.lax.cond(conv, lambda: (x, jnp.asarray(True)), direct)
+
+    # a step factor without full rank (the identity) would make PCG plain CG: solve directly instead
+    lam, ok = direct() if factor is None else jax.lax.cond(factor[1], preconditioned, direct)
     return -2 * noise_scale * (g - _JT_apply(Xr, theta, lam)), ok
 
 
@@ -878,7 +879,7 @@ def integrate_sgd_flow_compact(
                                  factor)
 
 
-def _sgd_flow_compact(X, y, theta0, t1, noise_scale, num_steps, opts, negligible, min_columns, chunk_steps, factor="auto"):
+def _sgd_flow_compact(X, y, theta0, t1, noise_scale, num_steps, opts, negligible, min_columns, chunk_steps, factor):
     X = jnp.asarray(X)
     y = jnp.asarray(y)
     theta = jnp.asarray(theta0)

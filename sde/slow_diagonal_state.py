@@ -388,7 +388,7 @@ def integrate_adam_state_flow_compact(
 
 
 def _state_flow_compact(X, y, theta0, t1, noise_scale, c2, v0, eps, power, dead_floor, num_segments, solver, rtol, atol,
-                        max_steps_per_segment, linalg, dual, pivot_rtol, min_columns, chunk_steps, negligible, max_splits=4):
+                        max_steps_per_segment, linalg, dual, pivot_rtol, min_columns, chunk_steps, negligible, max_splits):
     if solver not in SOLVERS:
         raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
     if linalg not in ("cholesky", "eigh"):
