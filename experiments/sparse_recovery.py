@@ -110,6 +110,7 @@ class Config:
     sgd_efolds: float = 8.0
     adam_slow_time: float = 30.0
     dead_floor: float = 1e-3
+    adam_flow_segment_steps: int = 1024
     fixed_steps: int = 0
     average_last: int = 0
     log_points: int = 100
@@ -152,6 +153,7 @@ class Config:
         check_range("sgd_efolds", self.sgd_efolds, 0, 50, low_open=True)
         check_range("adam_slow_time", self.adam_slow_time, 0, low_open=True)
         check_range("dead_floor", self.dead_floor, 0, 1)
+        check_range("adam_flow_segment_steps", self.adam_flow_segment_steps, 1)
         check_range("fixed_steps", self.fixed_steps, 0)
         check_range("log_points", self.log_points, 1)
         check_range("average_last", self.average_last, 0, self.log_points)
@@ -647,7 +649,8 @@ def slow_flow_final(config: Config, optimizer: str, X, y, n, theta0, quasi_stati
         # the discrete run's slow time; quasi-static: Adam's c₂ → ∞ closure, to stationarity
         t1 = [config.adam_slow_time * config.init_scale**2] * len(n)
         done = (CONVERGED,) if quasi_static else (MAX_TIME,)
-    options = dict(c2=config.adam_c2, eps=config.eps, dead_floor=config.dead_floor, num_steps=config.sgd_flow_steps)
+    options = dict(c2=config.adam_c2, eps=config.eps, dead_floor=config.dead_floor, num_steps=config.sgd_flow_steps,
+                   max_steps_per_segment=config.adam_flow_segment_steps)
 
     def flow(X, y, th, c, t1_i, compact):
         if quasi_static:
@@ -774,7 +777,7 @@ def _padded(config: Config, chunk: list[Instance], landing):
 
 # fields added after run directories existed: left out of the fingerprint at their defaults, so
 # the chunks of a run without them stay valid
-_NEWER_FIELDS = {"design_dtype": "", "share_design": False}
+_NEWER_FIELDS = {"design_dtype": "", "share_design": False, "adam_flow_segment_steps": 1024}
 
 
 def config_fingerprint(config: Config) -> str:
@@ -1044,6 +1047,7 @@ FIELD_HELP: dict[str, str] = {
     "sgd_efolds": "label-noise SGD's budget in e-folds of the off-support decay at the largest n",
     "adam_slow_time": "Adam's budget in slow time t = η²k, times α²",
     "dead_floor": "v-state Adam flow: θ_j² ≤ dead_floor·max θ₀² is dead for good (0 keeps every coordinate)",
+    "adam_flow_segment_steps": "v-state Adam flow: solver steps one attempt at a slow-time segment may take; then the per-instance route (d ≥ 2000; counted in chunks of 16 steps) redoes the segment as two halves (down to 1/16) and the vmapped route stops the flow 'stiff'",
     "fixed_steps": "step budget of every optimizer when > 0 (paper protocol), else from slow time",
     "average_last": "test loss averaged over the last this many logged iterates (0: final only)",
     "log_points": "iterates logged per run when average_last > 0",

@@ -1,6 +1,7 @@
 """The sparse-recovery experiment: dataset contents, resumability, corrupt chunks, bad configs,
 and discrete-vs-slow agreement on a small instance grid."""
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -187,6 +188,7 @@ def test_agreement_of_discrete_and_slow_decisions(tiny_run):
         ("lr_adam=nan", "lr_adam"),
         ("label_noise=inf", "label_noise"),
         ("dead_floor=2", "dead_floor"),
+        ("adam_flow_segment_steps=0", "adam_flow_segment_steps"),
         ("average_last=500", "average_last"),
         ("colour=red", "colour"),
         ("d=ten", "'d'"),
@@ -377,7 +379,7 @@ def test_paper_protocol_budget_and_averaged_recovery_measure(tmp_path):
     assert Config(**PRESETS["paper-protocol"]).steps("sgd") == Config(**PRESETS["paper-protocol"]).steps("adam") == 20_000
 
 
-def test_compact_and_vmapped_slow_routes_agree():
+def test_compact_and_vmapped_slow_routes_agree(monkeypatch):
     """The per-instance compact routes (`route="compact"`, what "auto" picks at d ≥ 2000) give the
     vmapped sweep routes' end points to ~1e-6 and the same statuses and recovery decisions, for the
     SGD flow, the v-state Adam flow and the quasi-static one, at d = 300 (a short chunk, padded as
@@ -396,6 +398,19 @@ def test_compact_and_vmapped_slow_routes_agree():
         np.testing.assert_array_equal(th_c[-1], th_c[-2])
         assert decisions(config, th_c, data) == decisions(config, th_v, data)
     assert sr.slow_end_points(config, "sgd", chunk[:1], start[:1], route="auto")[1].shape == (1,)
+    # the v-state flow's step budget per segment attempt reaches both routes: with one step the
+    # vmapped route stops "stiff" (status 5), θ finite where it was last good; the compact route counts
+    # its budget in chunks of 16 steps, which this instance's segments never exceed, so it is spied on
+    tight = dataclasses.replace(config, adam_flow_segment_steps=1)
+    th, st, _ = sr.slow_end_points(tight, "adam", chunk[:1], start[:1], route="vmapped")
+    assert list(st) == [5] and np.all(np.isfinite(th)), st
+    from implicit_bias_lab.sde import slow_diagonal_state as sds
+
+    seen = []
+    compact_flow = sds.integrate_adam_state_flow_compact
+    monkeypatch.setattr(sds, "integrate_adam_state_flow_compact", lambda *a, **k: seen.append(k["max_steps_per_segment"]) or compact_flow(*a, **k))
+    sr.slow_end_points(dataclasses.replace(config, adam_flow_segment_steps=7), "adam", chunk[:1], start[:1], route="compact")
+    assert seen == [7]
     with pytest.raises(ValueError, match="route"):
         sr.slow_flow_final(config, "sgd", None, None, [20], None, route="fast")
 

@@ -70,14 +70,17 @@ class DiagonalAdaptive(AbstractOptimizerFamily):
 
     has_vmapped_diagonal_net_flow: ClassVar[bool] = True
 
-    def diagonal_net_flow(self, X, y, theta0, t1, *, noise_scale, c2, eps=0.0, dead_floor=1e-3, compact=False, **_):
+    def diagonal_net_flow(self, X, y, theta0, t1, *, noise_scale, c2, eps=0.0, dead_floor=1e-3, compact=False,
+                          max_steps_per_segment=1024, **_):
         """The diagonal-net flow with v as a state (`sde.slow_diagonal_state`: log-form segments,
-        exact extinction and revival; `compact` the per-instance gathered-column route). Returns the
-        flow's result (θ, v, status, …); vmappable unless compact."""
+        exact extinction and revival; `compact` the per-instance gathered-column route, which redoes
+        a segment that needs more than `max_steps_per_segment` steps as halves). Returns the flow's
+        result (θ, v, status, …); vmappable unless compact."""
         from implicit_bias_lab.sde import slow_diagonal_state as sds
 
         flow = sds.integrate_adam_state_flow_compact if compact else sds.integrate_adam_state_flow
-        return flow(X, y, theta0, t1, noise_scale=noise_scale, c2=c2, eps=eps, power=self.power, dead_floor=dead_floor)
+        return flow(X, y, theta0, t1, noise_scale=noise_scale, c2=c2, eps=eps, power=self.power, dead_floor=dead_floor,
+                    max_steps_per_segment=max_steps_per_segment)
 
     def regularizer_coefficient(self, c):
         return 0.25 * c ** (1.0 - self.power)
