@@ -775,8 +775,9 @@ def _padded(config: Config, chunk: list[Instance], landing):
     return chunk + [chunk[-1]] * pad, full_landing
 
 
-# fields added after run directories existed: left out of the fingerprint at their defaults, so
-# the chunks of a run without them stay valid
+# fields added after run directories existed: left out of the fingerprint at the value those runs
+# used, so the chunks of a run without them stay valid (literals, not the Config defaults: if a
+# default changes, a run at the new default must not reuse chunks made at the old value)
 _NEWER_FIELDS = {"design_dtype": "", "share_design": False, "adam_flow_segment_steps": 1024}
 
 
