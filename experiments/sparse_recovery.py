@@ -807,29 +807,46 @@ def needs_landing(config: Config, optimizer: str, method: str) -> bool:
     return method == "discrete" and optimizer not in NOISELESS and config.start == "landing"
 
 
+# each chunk file's compute time (seconds, in the task's process), so a sweep stopped and resumed
+# still reports what its whole run cost (`chunk_compute_times`)
+COMPUTE_KEY = "compute_s"
+
+
+def _seconds(t0: float) -> np.ndarray:
+    return np.asarray(time.perf_counter() - t0, np.float64)
+
+
 def landing_task(config: Config, chunk: list[Instance]) -> dict[str, np.ndarray]:
-    """An executor task: the chunk's GD landing points with the chunk's labels."""
+    """An executor task: the chunk's GD landing points with the chunk's labels and compute time."""
+    t0 = time.perf_counter()
     enable_x64()  # executor tasks may run in another process (a Ray worker)
-    return {"theta": gd_landing(config, chunk), **_labels(chunk)}
+    theta = gd_landing(config, chunk)
+    return {"theta": theta, **_labels(chunk), COMPUTE_KEY: _seconds(t0)}
 
 
 def chunk_task(config: Config, optimizer: str, method: str, chunk: list[Instance], landing: np.ndarray | None) -> dict[str, np.ndarray]:
-    """An executor task: one (optimizer, method) over one chunk, with the chunk's labels."""
+    """An executor task: one (optimizer, method) over one chunk, with the chunk's labels and
+    compute time."""
+    t0 = time.perf_counter()
     enable_x64()  # executor tasks may run in another process (a Ray worker)
     arrays = compute_chunk(config, optimizer, method, chunk, lambda: landing)
     arrays.update(_labels(chunk))
+    arrays[COMPUTE_KEY] = _seconds(t0)
     return arrays
 
 
 def group_task(config: Config, optimizers: tuple[str, ...], method: str, chunk: list[Instance],
                landing: np.ndarray | None) -> dict[str, dict[str, np.ndarray]]:
     """An executor task: `chunk_task` for each of `optimizers`, keyed by optimizer; several
-    optimizers (`share_design`) run as one program sharing the chunk's designs."""
+    optimizers (`share_design`) run as one program sharing the chunk's designs, and each
+    optimizer's chunk is charged an equal share of the program's compute time."""
     if len(optimizers) == 1:
         return {optimizers[0]: chunk_task(config, optimizers[0], method, chunk, landing)}
+    t0 = time.perf_counter()
     enable_x64()  # executor tasks may run in another process (a Ray worker)
     out = compute_group_chunk(config, optimizers, chunk, lambda: landing)
-    return {opt: {**arrays, **_labels(chunk)} for opt, arrays in out.items()}
+    share = _seconds(t0) / len(optimizers)
+    return {opt: {**arrays, **_labels(chunk), COMPUTE_KEY: share} for opt, arrays in out.items()}
 
 
 def shared_groups(config: Config) -> dict[int, tuple[str, ...]]:
@@ -875,8 +892,8 @@ def sweep(config: Config, out_dir: Path, progress=None, executor=None) -> list[d
     insts = instances(config)
     chunks = [insts[i : i + config.chunk_size] for i in range(0, len(insts), config.chunk_size)]
     work = [(vi, opt, meth, ci) for vi, opt, meth in work_items(config) for ci in range(len(chunks))]
-    key = lambda opt, meth, ci: f"{meth}-{opt}-size{config.chunk_size}-{ci:05d}"  # noqa: E731
-    landing_key = lambda ci: f"landing-size{config.chunk_size}-{ci:05d}"  # noqa: E731
+    key = lambda opt, meth, ci: _chunk_key(config, opt, meth, ci)  # noqa: E731
+    landing_key = lambda ci: _chunk_key(config, None, "landing", ci)  # noqa: E731
     results = {}
     for vi, opt, meth, ci in work:
         arrays = stores[vi].load(key(opt, meth, ci))
@@ -929,6 +946,40 @@ def sweep(config: Config, out_dir: Path, progress=None, executor=None) -> list[d
             rec.update({k: arrays[k][i].item() for k in FIELDS})
             records.append(rec)
     return records
+
+
+def _chunk_key(config: Config, optimizer: str | None, method: str, index: int) -> str:
+    """The chunk file name (no suffix) of one (optimizer, method) — or the landing, optimizer None —
+    over the `index`-th chunk of instances."""
+    task = method if optimizer is None else f"{method}-{optimizer}"
+    return f"{task}-size{config.chunk_size}-{index:05d}"
+
+
+def chunk_compute_times(config: Config, out_dir: Path) -> dict:
+    """What the run's chunks on disk cost to compute, summed by stage ("landing", "optimizer/method",
+    with the swept value for a sweep) and in all: unlike the manifest's wall_time_s (this
+    invocation only), it covers every part of a sweep that was stopped and resumed. Chunk files
+    written before chunks recorded their time count in `chunks_without_time`. Parallel executors
+    make the total exceed the wall time (it is a sum of task times)."""
+    points = variants(config)
+    n_chunks = -(-len(instances(config)) // config.chunk_size)
+    by_stage: dict[str, float] = {}
+    chunks = untimed = 0
+    for vi, (value, cfg) in enumerate(points):
+        store = ChunkStore(Path(out_dir) / "chunks" / config_fingerprint(cfg))
+        tasks = [(None, "landing")] + [(opt, meth) for v, opt, meth in work_items(config) if v == vi]
+        for opt, meth in tasks:
+            stage = ("landing" if opt is None else f"{opt}/{meth}") + _point_label(config, value)
+            for ci in range(n_chunks):
+                arrays = store.load(_chunk_key(config, opt, meth, ci))
+                if arrays is None:
+                    continue
+                chunks += 1
+                if COMPUTE_KEY not in arrays:
+                    untimed += 1
+                    continue
+                by_stage[stage] = round(by_stage.get(stage, 0.0) + float(arrays[COMPUTE_KEY]), 3)
+    return {"by_stage": by_stage, "total_s": round(sum(by_stage.values()), 3), "chunks": chunks, "chunks_without_time": untimed}
 
 
 def _point_label(config: Config, value) -> str:
@@ -1021,7 +1072,9 @@ def run(config: Config, out_dir: Path, executor=None, progress=None) -> dict:
             sel &= flat[config.sweep_key].values == value
         rates[f"{opt}/{meth}" + _point_label(config, value)] = {int(n): float(flat.recovered.values[sel][flat.n.values[sel] == n].mean()) for n in config.n}
     summary["success_rate"] = rates
-    write_manifest(out_dir, config, wall_time_s=time.perf_counter() - t0, extra={"seeds": list(range(config.seeds)), "executor": _describe(executor), "summary": summary})
+    write_manifest(out_dir, config, wall_time_s=time.perf_counter() - t0,
+                   extra={"seeds": list(range(config.seeds)), "executor": _describe(executor), "summary": summary,
+                          "chunk_compute_s": chunk_compute_times(config, out_dir)})
     return summary
 
 

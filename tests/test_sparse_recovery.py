@@ -2,6 +2,7 @@
 and discrete-vs-slow agreement on a small instance grid."""
 
 import dataclasses
+import json
 import os
 import signal
 import subprocess
@@ -140,10 +141,21 @@ def test_killed_sweep_loses_nothing_and_gives_the_same_dataset(tiny_run, tmp_pat
         time.sleep(0.2)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    survivors = list((out / "chunks").glob("*/*.npz"))
+    survivors = {p: p.read_bytes() for p in (out / "chunks").glob("*/*.npz")}
     again = run_cli(out)
     xr.testing.assert_identical(again, reference)
     assert survivors  # something had been finished before the kill
+    # the manifest's compute time covers both parts: the survivors were reused as they were (their
+    # times are the killed run's) and the total is the sum over every chunk file
+    assert all(p.read_bytes() == b for p, b in survivors.items())
+    files = list((out / "chunks").glob("*/*.npz"))
+    times = [float(np.load(p)["compute_s"]) for p in files]
+    cost = json.loads((out / "manifest.json").read_text())["chunk_compute_s"]
+    assert cost["chunks"] == len(files) and cost["chunks_without_time"] == 0
+    assert min(times) > 0 and cost["total_s"] == pytest.approx(sum(times), abs=1e-3 * len(files))
+    assert cost["total_s"] == pytest.approx(sum(cost["by_stage"].values()), abs=1e-3 * len(cost["by_stage"]))
+    assert set(cost["by_stage"]) == {"landing", "gd/discrete", "sgd/discrete", "adam/discrete", "gd/slow", "sgd/slow", "adam/slow",
+                                     "sgd/l1", "adam/lhalf"}
 
 
 def test_other_settings_never_reuse_stale_chunks(tiny_run, tmp_path):
