@@ -184,7 +184,7 @@ def cmd_run(args) -> int:
 
         kwargs["executor"] = make_executor(args.executor, devices=args.devices, address=args.address, retries=args.retries)
     if hasattr(mod, "describe_cost"):
-        text, seconds = mod.describe_cost(config)
+        text, seconds = mod.describe_cost(config, out_dir=out)  # a resumed sweep: what is left
         print(f"{text}\nestimated wall time: {_duration(seconds)}", file=sys.stderr, flush=True)
         if seconds > 3600 and not args.yes:
             raise OptionError(f"option --yes: the estimated wall time is {_duration(seconds)} (> 1 h); pass --yes to run it")

@@ -1151,25 +1151,55 @@ def _task_seconds(config: Config, optimizer: str, method: str) -> float:
     return 0.25 + FLOW_SECONDS_PER_N2D[key] * n2d
 
 
-def describe_cost(config: Config) -> tuple[str, float]:
+def _pending_shares(config: Config, out_dir: Path | None) -> tuple[dict, dict, int]:
+    """What is left of a sweep whose run directory is `out_dir`: (work item → share of its cost
+    still to do, variant → share of its GD landings still to do, chunks on disk). Each chunk is
+    weighted by what dominates its cost (Σ n² for flows and programs, Σ n for landings, 1 for a
+    padded discrete chunk); a chunk counts as done when its file exists (a corrupt one is redone
+    at its own cost, which the estimate ignores). Without `out_dir` everything is to do."""
+    items = work_items(config)
+    points = variants(config)
+    insts = instances(config)
+    chunks = [insts[i : i + config.chunk_size] for i in range(0, len(insts), config.chunk_size)]
+    exists = lambda vi, opt, meth, ci: (out_dir is not None and  # noqa: E731
+                                        (Path(out_dir) / "chunks" / config_fingerprint(points[vi][1]) / f"{_chunk_key(config, opt, meth, ci)}.npz").exists())
+    squares = [sum(i.n * i.n for i in c) for c in chunks]
+    shares, on_disk, landing_needed = {}, 0, {}
+    for vi, opt, meth in items:
+        weights = [1.0] * len(chunks) if meth == "discrete" else squares
+        done = [exists(vi, opt, meth, ci) for ci in range(len(chunks))]
+        on_disk += sum(done)
+        shares[(vi, opt, meth)] = sum(w for w, ok in zip(weights, done) if not ok) / sum(weights)
+        if needs_landing(points[vi][1], opt, meth):
+            landing_needed.setdefault(vi, set()).update(ci for ci, ok in enumerate(done) if not ok)
+    landing_shares = {}
+    for vi in {vi for vi, opt, meth in items if needs_landing(points[vi][1], opt, meth)}:
+        sizes = [sum(i.n for i in c) for c in chunks]
+        todo = [ci for ci in landing_needed.get(vi, ()) if not exists(vi, None, "landing", ci)]
+        landing_shares[vi] = sum(sizes[ci] for ci in todo) / sum(sizes)
+    return shares, landing_shares, on_disk
+
+
+def describe_cost(config: Config, out_dir: Path | None = None) -> tuple[str, float]:
     """A one-paragraph estimate of the sweep's cost and its wall time in seconds (rough): discrete
     steps and GD landings at ~4·n_max·d flops per step and run at FLOPS_PER_S, or at BYTES_PER_S for
     the designs' memory traffic when a block's designs outgrow the caches (d = 10⁴), plus ~5 s of
     compilation per task; slow flows and reference programs per instance from measured costs ∝ n²d
-    (`_task_seconds`)."""
+    (`_task_seconds`). Given the run directory `out_dir` of a stopped sweep, the estimate is for
+    what is not yet on disk (`_pending_shares`)."""
     points = variants(config)
     items = work_items(config)
+    shares, landing_shares, on_disk = _pending_shares(config, out_dir)
     runs = len(config.n) * config.seeds
     padded = -(-runs // config.chunk_size) * config.chunk_size  # a short last chunk is padded (compute_chunk)
     per_step = 4.0 * config.n_max * config.d + 20.0 * config.d
     steps = {opt: config.steps(opt) for _, opt, meth in items if meth == "discrete"}
-    landings = {vi for vi, opt, meth in items if needs_landing(points[vi][1], opt, meth)}
-    landing = bool(landings)
+    landing = bool(landing_shares)
     landing_steps = config.steps("gd") if landing else 0
-    step_count = sum(points[vi][1].steps(opt) for vi, opt, meth in items if meth == "discrete")
+    step_count = sum(points[vi][1].steps(opt) * shares[(vi, opt, meth)] for vi, opt, meth in items if meth == "discrete")
     per_instance = config.d >= PER_INSTANCE_D  # landings on the true rows, one instance at a time
     if not per_instance:
-        step_count += sum(points[vi][1].steps("gd") for vi in landings)
+        step_count += sum(points[vi][1].steps("gd") * share for vi, share in landing_shares.items())
     flops = padded * per_step * step_count
     backend = jax.default_backend()
     itemsize = 4 if config.dtype == "float32" else 8
@@ -1178,18 +1208,21 @@ def describe_cost(config: Config) -> tuple[str, float]:
     streamed = config.block_size * config.n_max * config.d * itemsize > 32e6
     traffic = padded * 2.0 * config.n_max * config.d * itemsize * step_count if streamed else 0.0
     landing_seconds = 0.0
-    if per_instance and landing:
-        for vi in landings:
+    if per_instance:
+        for vi, share in landing_shares.items():
             steps_gd = points[vi][1].steps("gd")
             for k in config.n:  # float64, one design of n×d per run
-                landing_seconds += config.seeds * steps_gd * max(4.0 * k * config.d / flop_rate, 2.0 * k * config.d * 8 / byte_rate)
-    pairs = {(opt, meth) for _, opt, meth in items}
-    others = sum(runs * _task_seconds(points[vi][1], opt, meth) for vi, opt, meth in items if meth != "discrete")
-    seconds = max(flops / flop_rate, traffic / byte_rate) + landing_seconds + 5.0 * (len(pairs) + landing) + others
-    chunks = -(-runs // config.chunk_size) * (len(items) + len(landings))
+                landing_seconds += share * config.seeds * steps_gd * max(4.0 * k * config.d / flop_rate, 2.0 * k * config.d * 8 / byte_rate)
+    pending = {(opt, meth) for vi, opt, meth in items if shares[(vi, opt, meth)] > 0}
+    others = sum(runs * _task_seconds(points[vi][1], opt, meth) * shares[(vi, opt, meth)] for vi, opt, meth in items if meth != "discrete")
+    compile_seconds = 5.0 * (len(pending) + any(share > 0 for share in landing_shares.values()))
+    seconds = max(flops / flop_rate, traffic / byte_rate) + landing_seconds + compile_seconds + others
+    chunks = -(-runs // config.chunk_size) * (len(items) + len(landing_shares))
     budget = ", ".join(f"{opt} {k:,} steps" for opt, k in steps.items()) or "no discrete runs"
     text = (f"sparse-recovery: {len(points)} setting(s) × {runs} instances (n = {list(config.n)}, {config.seeds} seeds, "
             f"d = {config.d}), {len(items)} (optimizer, method) tasks in {chunks} chunks; discrete budgets: {budget}"
             + (f"; GD landing {landing_steps:,} steps" if landing else "")
-            + f". Rough estimate on {backend}: {flops:.2g} flops of GD/SGD/Adam steps.")
+            + f". Rough estimate on {backend}: {flops:.2g} flops of GD/SGD/Adam steps"
+            + (f" still to do ({on_disk} of {-(-runs // config.chunk_size) * len(items)} result chunks are on disk; the estimate is "
+               "for the rest)." if on_disk else "."))
     return text, seconds

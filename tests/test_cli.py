@@ -138,7 +138,7 @@ def test_unknown_sections_are_named_as_sections(tmp_path, capsys):
 # ---- cost gate ----
 
 def test_an_expensive_sweep_needs_yes(tmp_path, capsys, monkeypatch, fake_run):
-    monkeypatch.setattr(sr, "describe_cost", lambda config: (f"{config.seeds} seeds of a big sweep", 7200.0), raising=False)
+    monkeypatch.setattr(sr, "describe_cost", lambda config, out_dir=None: (f"{config.seeds} seeds of a big sweep", 7200.0), raising=False)
     out = tmp_path / "run"
     assert main(["run", "sparse-recovery", "--out", str(out)]) == 2
     err = capsys.readouterr().err
@@ -149,7 +149,7 @@ def test_an_expensive_sweep_needs_yes(tmp_path, capsys, monkeypatch, fake_run):
     assert main(["run", "sparse-recovery", "--out", str(out), "--yes"]) == 0
     assert "8 seeds of a big sweep" in capsys.readouterr().err and fake_run["config"].seeds == 8
     # a cheap one runs without asking
-    monkeypatch.setattr(sr, "describe_cost", lambda config: ("small", 12.0))
+    monkeypatch.setattr(sr, "describe_cost", lambda config, out_dir=None: ("small", 12.0))
     assert main(["run", "sparse-recovery", "--out", str(tmp_path / "cheap")]) == 0
 
 

@@ -504,6 +504,32 @@ def test_cost_model_gates_the_paper_preset_and_not_the_default():
     assert 0.5 * 960 < slice_ < 2 * 960
 
 
+def test_cost_of_a_resumed_sweep_is_what_is_left(tiny_run, tmp_path):
+    """Given its run directory, `describe_cost` estimates what is not yet on disk: nothing for a
+    finished sweep, a missing flow chunk's Σ n² share of its task (+ one task's compilation), and a
+    GD landing only where a pending task needs it."""
+    import shutil
+
+    from implicit_bias_lab.experiments import sparse_recovery as sr
+
+    out, _ = tiny_run
+    config = build_config(Config, PRESETS, "default", None, TINY)
+    assert sr.describe_cost(config, out_dir=tmp_path / "absent") == sr.describe_cost(config)
+    text, left = sr.describe_cost(config, out_dir=out)
+    assert left == 0 and "on disk" in text
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    (next(copy.glob("chunks/*/landing-size4-00001.npz"))).unlink()  # no pending task needs it
+    assert sr.describe_cost(config, out_dir=copy)[1] == 0
+    (next(copy.glob("chunks/*/slow-sgd-size4-00001.npz"))).unlink()
+    # chunk 1 holds n = 10, 10 (chunk 0: 6, 6, 6, 10), so its share of Σ n² is 200/408
+    flow_only = 6 * sr._task_seconds(config, "sgd", "slow") * 200 / 408 + 5.0
+    with_landing = sr.describe_cost(config, out_dir=copy)[1]
+    shutil.copy(next(out.glob("chunks/*/landing-size4-00001.npz")), next(copy.glob("chunks/*/")))
+    assert sr.describe_cost(config, out_dir=copy)[1] == pytest.approx(flow_only, rel=1e-12)
+    assert with_landing > flow_only + 5.0  # the landing's steps and its compilation
+
+
 # SGD and Adam on one fixed budget (the paper protocol's shape), tiny: the runs that `design_dtype`
 # and `share_design` must reproduce
 PAIR = dict(d=24, kappa=2, n=(6, 10), seeds=2, optimizers=("sgd", "adam"), methods=("discrete",), start="init",
