@@ -267,16 +267,18 @@ def _block_log_velocity(Xc, mm, ell, p, alive, noise_scale, c2, eps, power, opts
 class _ResumablePID(diffrax.PIDController):
     """Diffrax's PID controller whose state also carries the step it proposes next, so that a solve
     cut into chunks (max_steps) and resumed with that step, the solver's FSAL state and the
-    controller's state takes the steps of one uncut solve."""
+    controller's state takes the steps of one uncut solve; and the latest end time it has proposed
+    (accepted or not, before Diffrax clips it to the end of the solve): up to a chunk whose
+    proposals all stayed before some t < t1, a solve to t takes the same steps."""
 
     def init(self, terms, t0, t1, y0, dt0, args, func, error_order):
         t_next, state = super().init(terms, t0, t1, y0, dt0, args, func, error_order)
-        return t_next, (tuple(jnp.asarray(s) for s in state), t_next - t0)
+        return t_next, (tuple(jnp.asarray(s) for s in state), t_next - t0, t_next)
 
     def adapt_step_size(self, t0, t1, y0, y1_candidate, args, y_error, error_order, controller_state):
         keep, t0n, t1n, jump, state, result = super().adapt_step_size(
             t0, t1, y0, y1_candidate, args, y_error, error_order, controller_state[0])
-        return keep, t0n, t1n, jump, (tuple(jnp.asarray(s) for s in state), t1n - t0n), result
+        return keep, t0n, t1n, jump, (tuple(jnp.asarray(s) for s in state), t1n - t0n, jnp.maximum(controller_state[2], t1n)), result
 
 
 @partial(jax.jit, static_argnames="opts")
@@ -296,9 +298,10 @@ def _block_chunk(Xc, y, mm, sign, ell, p, live, t, t_b, resume, ctrl, f0, made_j
     controller = _ResumablePID(rtol=opts.rtol, atol=opts.atol, norm=lambda e: optx.two_norm(e) / math.sqrt(opts.n_full))
 
     # a fresh start as diffeqsolve's own: its first step is 0.01 (it wraps an ODETerm, so its initial-step
-    # heuristic does not apply) and the PID state (1, 1, False)
+    # heuristic does not apply) and the PID state (1, 1, False); the chunk's first proposal is t + ctrl[1]
     one = jnp.ones((), ell.dtype)
-    ctrl = jax.tree_util.tree_map(lambda a, b: jnp.where(resume, a, b), ctrl, ((one, one, jnp.asarray(False)), 0.01 * one))
+    ctrl = jax.tree_util.tree_map(lambda a, b: jnp.where(resume, a, b), ctrl, ((one, one, jnp.asarray(False)), 0.01 * one, t))
+    ctrl = (ctrl[0], ctrl[1], jnp.maximum(ctrl[2], t + ctrl[1]))
     sol = diffrax.diffeqsolve(
         term, ode_solver, t, t_b, ctrl[1], (ell, p), stepsize_controller=controller, max_steps=opts.max_steps, throw=False,
         solver_state=(~resume, f0), controller_state=ctrl, made_jump=made_jump,
@@ -350,6 +353,7 @@ def integrate_adam_state_flow_compact(
     chunk_steps: int = 16,
     negligible: float = 1e-12,
     max_splits: int = 4,
+    reuse: bool = True,
 ) -> AdamStateFlowResult:
     """`integrate_adam_state_flow` for ONE instance (not vmappable or jittable as a whole): the same
     segments, alive sets, retractions and statuses, computed on gathered blocks of columns. A Python
@@ -376,6 +380,9 @@ def integrate_adam_state_flow_compact(
       together (at ε = 0, ℓ̇ ∝ S² grows like e^{c₂t} until the dead floor removes them) made a whole
       1.5-long segment too stiff, while its halves pass (measured, n = 350: STIFF at t = 1.5 with
       4096 steps; 200 equal segments reach t1). A flow that never runs out of steps is unchanged.
+      reuse: the first half starts from the whole's last chunk boundary before which every step
+      the controller proposed ended before the midpoint, so it takes the same steps bitwise
+      (`_ResumablePID`; tests/test_slow_diagonal_state.py); False redoes those chunks.
     LAPACK runs on one thread (`one_blas_thread`). Equal to the vmapped route up to rounding with
     negligible=0 and to integrator tolerance otherwise (tests/test_slow_diagonal_state.py); compiled
     shapes are cached across instances of the same (n, d). A segment that needs more than
@@ -384,11 +391,11 @@ def integrate_adam_state_flow_compact(
     require_x64("sde.slow_diagonal_state.integrate_adam_state_flow_compact")
     with one_blas_thread():
         return _state_flow_compact(X, y, theta0, t1, noise_scale, c2, v0, eps, power, dead_floor, num_segments, solver, rtol, atol,
-                                   max_steps_per_segment, linalg, dual, pivot_rtol, min_columns, chunk_steps, negligible, max_splits)
+                                   max_steps_per_segment, linalg, dual, pivot_rtol, min_columns, chunk_steps, negligible, max_splits, reuse)
 
 
 def _state_flow_compact(X, y, theta0, t1, noise_scale, c2, v0, eps, power, dead_floor, num_segments, solver, rtol, atol,
-                        max_steps_per_segment, linalg, dual, pivot_rtol, min_columns, chunk_steps, negligible, max_splits):
+                        max_steps_per_segment, linalg, dual, pivot_rtol, min_columns, chunk_steps, negligible, max_splits, reuse):
     if solver not in SOLVERS:
         raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
     if linalg not in ("cholesky", "eigh"):
@@ -416,20 +423,25 @@ def _state_flow_compact(X, y, theta0, t1, noise_scale, c2, v0, eps, power, dead_
     status = MAX_TIME if bool(jnp.all(jnp.isfinite(ell)) & jnp.all(jnp.isfinite(p))) else FAILED
     steps, t_end = 0, edges[0]
     one = jnp.asarray(1.0, dtype)
-    ctrl0 = ((one, one, jnp.asarray(False)), jnp.asarray(0.0, dtype))
+    ctrl0 = ((one, one, jnp.asarray(False)), jnp.asarray(0.0, dtype), jnp.asarray(0.0, dtype))
     # the segments to do, first first; a segment that runs out of steps is redone as two halves
     # (from its start state) until it is 2^max_splits times shorter than the others
-    todo = [(edges[k], edges[k + 1]) for k in range(num_segments)]
+    todo = [(edges[k], edges[k + 1], None) for k in range(num_segments)]
     shortest = (float(t1) / num_segments) / 2 ** int(max_splits)
     while todo:
         if status != MAX_TIME:
             break
-        t_a, t_b = todo.pop(0)
-        ell_start, p_start, steps_start = ell, p, steps
-        live = np.array(ell > ell_dead)  # the segment's alive set, less what is frozen as negligible
-        frozen_at = np.full(2 * d, np.nan)
-        f0 = jnp.zeros(2 * d, dtype), jnp.zeros(2 * d, dtype)
-        t, resume, ctrl, made_jump, used = t_a, False, ctrl0, jnp.asarray(False), 0
+        t_a, t_b, resumed = todo.pop(0)
+        if resumed is None:  # a fresh start at t_a
+            ell_start, p_start, steps_start, marks = ell, p, steps, []
+            live = np.array(ell > ell_dead)  # the segment's alive set, less what is frozen as negligible
+            frozen_at = np.full(2 * d, np.nan)
+            f0 = jnp.zeros(2 * d, dtype), jnp.zeros(2 * d, dtype)
+            t, resume, ctrl, made_jump, used = t_a, False, ctrl0, jnp.asarray(False), 0
+        else:  # the first half of a split segment, from the last chunk boundary its steps share with the whole's
+            (ell_start, p_start, steps_start, marks), mark = resumed, resumed[3][-1]
+            t, ell, p, live, frozen_at, f0, ctrl, made_jump, steps, used = mark
+            live, frozen_at, resume = live.copy(), frozen_at.copy(), True
         split = False
         while True:
             cols = live[:d] | live[d:]
@@ -469,11 +481,16 @@ def _state_flow_compact(X, y, theta0, t1, noise_scale, c2, v0, eps, power, dead_
                 live[gone] = False
                 frozen_at[gone] = float(t)
                 f0 = (f0[0].at[gone].set(0.0), f0[1].at[gone].set(0.0))
+            marks.append((t, ell, p, live.copy(), frozen_at.copy(), f0, ctrl, made_jump, steps, used))
         if status != MAX_TIME:
             break
         if split:
             t_mid = 0.5 * (t_a + t_b)
-            todo[:0] = [(t_a, t_mid), (t_mid, t_b)]
+            # up to a chunk boundary before which every step proposed (accepted or not) ended before
+            # t_mid, less Diffrax's clipping margin of 100 ulp, a solve to t_mid takes the same steps
+            # (`_ResumablePID`): the first half starts there, with bitwise the same result
+            shared = [mk for mk in marks if float(mk[6][2]) < t_mid - 1e-12 * max(1.0, abs(float(t_mid)))] if reuse else []
+            todo[:0] = [(t_a, t_mid, (ell_start, p_start, steps_start, shared) if shared else None), (t_mid, t_b, None)]
             continue
         # the frozen coordinates' v relaxes on as in the full route (v̇ = −c₂v up to c₂·4c m θ², negligible)
         fz = np.flatnonzero(~np.isnan(frozen_at))

@@ -15,7 +15,9 @@ import pytest
 from implicit_bias_lab import models
 from implicit_bias_lab.sde import slow
 from implicit_bias_lab.sde import slow_diagonal as sd
+from implicit_bias_lab.sde import slow_diagonal_state as sd_state
 from implicit_bias_lab.sde.slow_diagonal_state import (
+    _block_chunk as block_chunk,
     _block_log_velocity,
     STIFF,
     _SegmentOptions,
@@ -153,7 +155,7 @@ def test_dual_velocity_equals_the_primal_one_on_independent_columns():
     assert not bool(sd._full_column_rank(X.at[:, 1].set(X[:, 0]), jnp.ones(5, bool)))
 
 
-def test_a_segment_out_of_steps_is_redone_in_halves():
+def test_a_segment_out_of_steps_is_redone_in_halves(monkeypatch):
     """integrate_adam_state_flow_compact's max_splits: with a step budget too small for a whole
     segment, the flow without splits stops STIFF before t1, and with splits redoes that segment as
     halves from its start and reaches t1 at the unsplit flow's end point (here no alive-set decision
@@ -167,6 +169,19 @@ def test_a_segment_out_of_steps_is_redone_in_halves():
     assert int(stuck.status) == STIFF and float(stuck.t) < 7.5
     np.testing.assert_allclose(halved.theta, ref.theta, atol=1e-12)
     assert float(halved.max_residual) < 1e-12
+    # reuse (the default): the first half starts from the whole's last chunk boundary whose steps it
+    # shares; redoing those chunks (reuse=False) gives bitwise the same flow, with more chunks
+    calls = {True: 0, False: 0}
+    for reuse in (True, False):
+        def spy(*a, _reuse=reuse, **k):
+            calls[_reuse] += 1
+            return block_chunk(*a, **k)
+
+        monkeypatch.setattr(sd_state, "_block_chunk", spy)
+        again = integrate_adam_state_flow_compact(data.X, data.y, theta0, 7.5, max_steps_per_segment=16, reuse=reuse, **kw)
+        for a, b in zip(again, halved):
+            np.testing.assert_array_equal(a, b)
+    assert calls[True] < calls[False]
     once = integrate_adam_state_flow_compact(data.X, data.y, theta0, 7.5, max_steps_per_segment=48, max_splits=0, **kw)
     np.testing.assert_array_equal(once.theta, ref.theta)
     for bad in (-1, 1.5, float("nan")):
