@@ -110,7 +110,7 @@ class Config:
     sgd_efolds: float = 8.0
     adam_slow_time: float = 30.0
     dead_floor: float = 1e-3
-    adam_flow_segment_steps: int = 1024
+    adam_flow_segment_steps: int = 0
     fixed_steps: int = 0
     average_last: int = 0
     log_points: int = 100
@@ -153,7 +153,7 @@ class Config:
         check_range("sgd_efolds", self.sgd_efolds, 0, 50, low_open=True)
         check_range("adam_slow_time", self.adam_slow_time, 0, low_open=True)
         check_range("dead_floor", self.dead_floor, 0, 1)
-        check_range("adam_flow_segment_steps", self.adam_flow_segment_steps, 1)
+        check_range("adam_flow_segment_steps", self.adam_flow_segment_steps, 0)
         check_range("fixed_steps", self.fixed_steps, 0)
         check_range("log_points", self.log_points, 1)
         check_range("average_last", self.average_last, 0, self.log_points)
@@ -607,6 +607,14 @@ def gd_landing(config: Config, chunk: list[Instance]) -> np.ndarray:
     return np.stack([done[inst] for inst in chunk])
 
 
+# the v-state Adam flow's step budget per segment attempt when `adam_flow_segment_steps` is 0 (auto):
+# the compact route redoes a segment over budget as halves, so a small budget wastes few steps on an
+# attempt that is thrown away (256 vs 1 024 at d = 10⁴: the whole paper preset's test losses bitwise
+# equal, its Adam flows ≈ 2× faster, docs/results.md); the vmapped route cannot split and would stop
+# such a flow "stiff", so it keeps the larger budget
+AUTO_SEGMENT_STEPS = {"compact": 256, "vmapped": 1024}
+
+
 def slow_flow_final(config: Config, optimizer: str, X, y, n, theta0, quasi_static: bool = False, route: str = "auto"):
     """The slow flow from θ0 ∈ Γ for a batch of instances: SGD's to 4× its e-fold budget; the
     adaptive methods' with v as a state (sde.slow_diagonal_state) over the discrete run's slow time,
@@ -650,7 +658,7 @@ def slow_flow_final(config: Config, optimizer: str, X, y, n, theta0, quasi_stati
         t1 = [config.adam_slow_time * config.init_scale**2] * len(n)
         done = (CONVERGED,) if quasi_static else (MAX_TIME,)
     options = dict(c2=config.adam_c2, eps=config.eps, dead_floor=config.dead_floor, num_steps=config.sgd_flow_steps,
-                   max_steps_per_segment=config.adam_flow_segment_steps)
+                   max_steps_per_segment=config.adam_flow_segment_steps or AUTO_SEGMENT_STEPS[route])
 
     def flow(X, y, th, c, t1_i, compact):
         if quasi_static:
@@ -1101,7 +1109,7 @@ FIELD_HELP: dict[str, str] = {
     "sgd_efolds": "label-noise SGD's budget in e-folds of the off-support decay at the largest n",
     "adam_slow_time": "Adam's budget in slow time t = η²k, times α²",
     "dead_floor": "v-state Adam flow: θ_j² ≤ dead_floor·max θ₀² is dead for good (0 keeps every coordinate)",
-    "adam_flow_segment_steps": "v-state Adam flow: solver steps one attempt at a slow-time segment may take; then the per-instance route (d ≥ 2000; counted in chunks of 16 steps) redoes the segment as two halves (down to 1/16) and the vmapped route stops the flow 'stiff'",
+    "adam_flow_segment_steps": "v-state Adam flow: solver steps one attempt at a slow-time segment may take; then the per-instance route (d ≥ 2000; counted in chunks of 16 steps) redoes the segment as two halves (down to 1/16) and the vmapped route stops the flow 'stiff'; 0: 256 on the per-instance route, 1024 on the vmapped one",
     "fixed_steps": "step budget of every optimizer when > 0 (paper protocol), else from slow time",
     "average_last": "test loss averaged over the last this many logged iterates (0: final only)",
     "log_points": "iterates logged per run when average_last > 0",
@@ -1129,19 +1137,27 @@ FLOPS_PER_S = {"cpu": 2e10, "gpu": 1e12, "tpu": 1e12}
 # (An earlier 1.5 GB/s came from landings padded to blocks of 8 runs, 8× the work.)
 BYTES_PER_S = {"cpu": 2e10, "gpu": 2e12, "tpu": 1e12}
 # seconds of one slow flow per 10⁹·n²·d (the n×n Gram over d columns dominates; measured at d = 10⁴,
-# n = 500 with the per-instance routes: SGD 25 s, quasi-static Adam 7 s; v-state Adam 41 s at n = 500
-# and 174 s at n = 1000 on quiet cores, session 7) and of the reference programs (ℓ1 by interior
-# point: 0.8 s at n = 500, 3.1 s at n = 1000); the general flow of families without a diagonal-net
-# closed form at d = 200, n = 25: Adalayer 9 s, Adam-mini 217 s (stiff)
-FLOW_SECONDS_PER_N2D = {"slow_sgd": 10.0, "slow_adaptive": 17.0, "slow_qs": 3.0, "l1": 0.35, "lhalf": 1.0}
+# n = 500 with the per-instance routes: SGD 25 s, quasi-static Adam 7 s; v-state Adam: the whole
+# paper preset's Adam stage at 8 seeds, 84 min with its split segments at a 256-step budget per
+# attempt, docs/results.md: 21 besides FLOW_COMPILE_SECONDS (single cached instances: 41 s at
+# n = 500, 174 s at n = 1000, i.e. 17)) and of the reference programs (ℓ1 by interior point: 0.8 s at n = 500, 3.1 s at
+# n = 1000); the general flow of families without a diagonal-net closed form at d = 200, n = 25:
+# Adalayer 9 s, Adam-mini 217 s (stiff)
+FLOW_SECONDS_PER_N2D = {"slow_sgd": 10.0, "slow_adaptive": 21.0, "slow_qs": 3.0, "l1": 0.35, "lhalf": 1.0}
+# the per-instance flow routes (d ≥ PER_INSTANCE_D) compile once per (task, n): v-state Adam at
+# d = 10⁴, n = 500 took 68 s for its first instance and 41 s cached
+FLOW_COMPILE_SECONDS = 25.0
 GENERAL_FLOW_SECONDS = 100.0
 
 
 def _task_seconds(config: Config, optimizer: str, method: str) -> float:
-    """Estimated seconds per instance of a non-discrete task (see FLOW_SECONDS_PER_N2D)."""
+    """Estimated seconds per instance of a non-discrete task (see FLOW_SECONDS_PER_N2D); a noiseless
+    optimizer's slow record is its GD landing point, costed with the landings."""
     n2d = np.mean([k * k for k in config.n]) * config.d / 1e9
     if method in ("l1", "lhalf"):
         return 0.05 + FLOW_SECONDS_PER_N2D[method] * n2d
+    if optimizer in NOISELESS:
+        return 0.0
     family = config.family(optimizer)
     if method == "slow" and not family.has_vmapped_diagonal_net_flow:
         return GENERAL_FLOW_SECONDS * max(1.0, config.d / 200)
@@ -1216,6 +1232,9 @@ def describe_cost(config: Config, out_dir: Path | None = None) -> tuple[str, flo
     pending = {(opt, meth) for vi, opt, meth in items if shares[(vi, opt, meth)] > 0}
     others = sum(runs * _task_seconds(points[vi][1], opt, meth) * shares[(vi, opt, meth)] for vi, opt, meth in items if meth != "discrete")
     compile_seconds = 5.0 * (len(pending) + any(share > 0 for share in landing_shares.values()))
+    if config.d >= PER_INSTANCE_D:  # the per-instance flows compile once per (task, n)
+        compile_seconds += FLOW_COMPILE_SECONDS * len(config.n) * sum(
+            shares[(vi, opt, meth)] for vi, opt, meth in items if meth not in ("discrete", "l1", "lhalf") and opt not in NOISELESS)
     seconds = max(flops / flop_rate, traffic / byte_rate) + landing_seconds + compile_seconds + others
     chunks = -(-runs // config.chunk_size) * (len(items) + len(landing_shares))
     budget = ", ".join(f"{opt} {k:,} steps" for opt, k in steps.items()) or "no discrete runs"

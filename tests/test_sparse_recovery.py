@@ -200,7 +200,7 @@ def test_agreement_of_discrete_and_slow_decisions(tiny_run):
         ("lr_adam=nan", "lr_adam"),
         ("label_noise=inf", "label_noise"),
         ("dead_floor=2", "dead_floor"),
-        ("adam_flow_segment_steps=0", "adam_flow_segment_steps"),
+        ("adam_flow_segment_steps=-1", "adam_flow_segment_steps"),
         ("average_last=500", "average_last"),
         ("colour=red", "colour"),
         ("d=ten", "'d'"),
@@ -423,6 +423,14 @@ def test_compact_and_vmapped_slow_routes_agree(monkeypatch):
     monkeypatch.setattr(sds, "integrate_adam_state_flow_compact", lambda *a, **k: seen.append(k["max_steps_per_segment"]) or compact_flow(*a, **k))
     sr.slow_end_points(dataclasses.replace(config, adam_flow_segment_steps=7), "adam", chunk[:1], start[:1], route="compact")
     assert seen == [7]
+    # 0 (the default): 256 on the compact route, which splits; 1 024 on the vmapped one, which cannot
+    assert config.adam_flow_segment_steps == 0
+    sr.slow_end_points(config, "adam", chunk[:1], start[:1], route="compact")
+    assert seen == [7, 256]
+    vmapped_flow = sds.integrate_adam_state_flow
+    monkeypatch.setattr(sds, "integrate_adam_state_flow", lambda *a, **k: seen.append(k["max_steps_per_segment"]) or vmapped_flow(*a, **k))
+    sr.slow_end_points(config, "adam", chunk[:1], start[:1], route="vmapped")
+    assert seen[2:] and set(seen[2:]) == {1024}
     with pytest.raises(ValueError, match="route"):
         sr.slow_flow_final(config, "sgd", None, None, [20], None, route="fast")
 
@@ -502,6 +510,10 @@ def test_cost_model_gates_the_paper_preset_and_not_the_default():
     _, slice_ = sr.describe_cost(Config(**{**PRESETS["paper"], "n": (300, 500), "seeds": 4, "methods": ("slow", "slow_qs", "l1")}))
     assert paper > 3600 and default < 600
     assert 0.5 * 960 < slice_ < 2 * 960
+    # GD's slow record is its landing point, which SGD's flow needs anyway: adding GD costs one
+    # task's compilation (5 s), not a flow per instance
+    with_gd, without = (sr.describe_cost(Config(**{**PRESETS["paper"], "optimizers": opts}))[1] for opts in (("gd", "sgd"), ("sgd",)))
+    assert with_gd - without == pytest.approx(5.0)
 
 
 def test_cost_of_a_resumed_sweep_is_what_is_left(tiny_run, tmp_path):
