@@ -610,8 +610,8 @@ def gd_landing(config: Config, chunk: list[Instance]) -> np.ndarray:
 # the v-state Adam flow's step budget per segment attempt when `adam_flow_segment_steps` is 0 (auto):
 # the compact route redoes a segment over budget as halves, so a small budget wastes few steps on an
 # attempt that is thrown away (256 vs 1 024 at d = 10⁴: the whole paper preset's test losses bitwise
-# equal, its Adam flows ≈ 2× faster, docs/results.md); the vmapped route cannot split and would stop
-# such a flow "stiff", so it keeps the larger budget
+# equal, its Adam flows ≈ 2× faster near the switch and 84 against 103 min in all, docs/results.md);
+# the vmapped route cannot split and would stop such a flow "stiff", so it keeps the larger budget
 AUTO_SEGMENT_STEPS = {"compact": 256, "vmapped": 1024}
 
 
@@ -896,9 +896,8 @@ def sweep(config: Config, out_dir: Path, progress=None, executor=None) -> list[d
     executor = executor if executor is not None else LocalExecutor()
     progress = sys.stderr if progress is None else progress  # looked up now, so a redirected stderr is used
     points = variants(config)
-    stores = [ChunkStore(Path(out_dir) / "chunks" / config_fingerprint(cfg), report=progress) for _, cfg in points]
-    insts = instances(config)
-    chunks = [insts[i : i + config.chunk_size] for i in range(0, len(insts), config.chunk_size)]
+    stores = [chunk_store(cfg, out_dir, report=progress) for _, cfg in points]
+    chunks = instance_chunks(config)
     work = [(vi, opt, meth, ci) for vi, opt, meth in work_items(config) for ci in range(len(chunks))]
     key = lambda opt, meth, ci: _chunk_key(config, opt, meth, ci)  # noqa: E731
     landing_key = lambda ci: _chunk_key(config, None, "landing", ci)  # noqa: E731
@@ -956,6 +955,18 @@ def sweep(config: Config, out_dir: Path, progress=None, executor=None) -> list[d
     return records
 
 
+def chunk_store(config: Config, out_dir: Path, report=None) -> ChunkStore:
+    """The chunk files of one sweep point (a variant config) in the run directory `out_dir`, in a
+    folder keyed by its settings (`config_fingerprint`)."""
+    return ChunkStore(Path(out_dir) / "chunks" / config_fingerprint(config), report=report)
+
+
+def instance_chunks(config: Config) -> list[list[Instance]]:
+    """The sweep's instances cut into chunks of `chunk_size` (the last may be shorter)."""
+    insts = instances(config)
+    return [insts[i : i + config.chunk_size] for i in range(0, len(insts), config.chunk_size)]
+
+
 def _chunk_key(config: Config, optimizer: str | None, method: str, index: int) -> str:
     """The chunk file name (no suffix) of one (optimizer, method) — or the landing, optimizer None —
     over the `index`-th chunk of instances."""
@@ -970,11 +981,11 @@ def chunk_compute_times(config: Config, out_dir: Path) -> dict:
     written before chunks recorded their time count in `chunks_without_time`. Parallel executors
     make the total exceed the wall time (it is a sum of task times)."""
     points = variants(config)
-    n_chunks = -(-len(instances(config)) // config.chunk_size)
+    n_chunks = len(instance_chunks(config))
     by_stage: dict[str, float] = {}
     chunks = untimed = 0
     for vi, (value, cfg) in enumerate(points):
-        store = ChunkStore(Path(out_dir) / "chunks" / config_fingerprint(cfg))
+        store = chunk_store(cfg, out_dir)
         tasks = [(None, "landing")] + [(opt, meth) for v, opt, meth in work_items(config) if v == vi]
         for opt, meth in tasks:
             stage = ("landing" if opt is None else f"{opt}/{meth}") + _point_label(config, value)
@@ -986,8 +997,9 @@ def chunk_compute_times(config: Config, out_dir: Path) -> dict:
                 if COMPUTE_KEY not in arrays:
                     untimed += 1
                     continue
-                by_stage[stage] = round(by_stage.get(stage, 0.0) + float(arrays[COMPUTE_KEY]), 3)
-    return {"by_stage": by_stage, "total_s": round(sum(by_stage.values()), 3), "chunks": chunks, "chunks_without_time": untimed}
+                by_stage[stage] = by_stage.get(stage, 0.0) + float(arrays[COMPUTE_KEY])
+    return {"by_stage": {k: round(v, 3) for k, v in by_stage.items()}, "total_s": round(sum(by_stage.values()), 3),
+            "chunks": chunks, "chunks_without_time": untimed}
 
 
 def _point_label(config: Config, value) -> str:
@@ -1175,10 +1187,9 @@ def _pending_shares(config: Config, out_dir: Path | None) -> tuple[dict, dict, i
     at its own cost, which the estimate ignores). Without `out_dir` everything is to do."""
     items = work_items(config)
     points = variants(config)
-    insts = instances(config)
-    chunks = [insts[i : i + config.chunk_size] for i in range(0, len(insts), config.chunk_size)]
-    exists = lambda vi, opt, meth, ci: (out_dir is not None and  # noqa: E731
-                                        (Path(out_dir) / "chunks" / config_fingerprint(points[vi][1]) / f"{_chunk_key(config, opt, meth, ci)}.npz").exists())
+    chunks = instance_chunks(config)
+    stores = [chunk_store(cfg, out_dir) for _, cfg in points] if out_dir is not None else None
+    exists = lambda vi, opt, meth, ci: stores is not None and stores[vi].path(_chunk_key(config, opt, meth, ci)).exists()  # noqa: E731
     squares = [sum(i.n * i.n for i in c) for c in chunks]
     shares, on_disk, landing_needed = {}, 0, {}
     for vi, opt, meth in items:
@@ -1189,8 +1200,8 @@ def _pending_shares(config: Config, out_dir: Path | None) -> tuple[dict, dict, i
         if needs_landing(points[vi][1], opt, meth):
             landing_needed.setdefault(vi, set()).update(ci for ci, ok in enumerate(done) if not ok)
     landing_shares = {}
+    sizes = [sum(i.n for i in c) for c in chunks]
     for vi in {vi for vi, opt, meth in items if needs_landing(points[vi][1], opt, meth)}:
-        sizes = [sum(i.n for i in c) for c in chunks]
         todo = [ci for ci in landing_needed.get(vi, ()) if not exists(vi, None, "landing", ci)]
         landing_shares[vi] = sum(sizes[ci] for ci in todo) / sum(sizes)
     return shares, landing_shares, on_disk

@@ -281,6 +281,22 @@ class _ResumablePID(diffrax.PIDController):
         return keep, t0n, t1n, jump, (tuple(jnp.asarray(s) for s in state), t1n - t0n, jnp.maximum(controller_state[2], t1n)), result
 
 
+class _Mark(NamedTuple):
+    """The driver's state at a chunk boundary of a segment attempt (`_state_flow_compact`), from
+    which a split segment's first half can go on: ctrl[2] is the latest end time proposed so far."""
+
+    t: Array
+    ell: Array
+    p: Array
+    live: np.ndarray
+    frozen_at: np.ndarray
+    f0: tuple[Array, Array]
+    ctrl: tuple
+    made_jump: Array
+    steps: int
+    used: int
+
+
 @partial(jax.jit, static_argnames="opts")
 def _block_chunk(Xc, y, mm, sign, ell, p, live, t, t_b, resume, ctrl, f0, made_jump, ell_dead, noise_scale, c2, eps, power,
                  opts: _SegmentOptions):
@@ -439,8 +455,8 @@ def _state_flow_compact(X, y, theta0, t1, noise_scale, c2, v0, eps, power, dead_
             f0 = jnp.zeros(2 * d, dtype), jnp.zeros(2 * d, dtype)
             t, resume, ctrl, made_jump, used = t_a, False, ctrl0, jnp.asarray(False), 0
         else:  # the first half of a split segment, from the last chunk boundary its steps share with the whole's
-            (ell_start, p_start, steps_start, marks), mark = resumed, resumed[3][-1]
-            t, ell, p, live, frozen_at, f0, ctrl, made_jump, steps, used = mark
+            ell_start, p_start, steps_start, marks = resumed
+            t, ell, p, live, frozen_at, f0, ctrl, made_jump, steps, used = marks[-1]
             live, frozen_at, resume = live.copy(), frozen_at.copy(), True
         split = False
         while True:
@@ -481,7 +497,7 @@ def _state_flow_compact(X, y, theta0, t1, noise_scale, c2, v0, eps, power, dead_
                 live[gone] = False
                 frozen_at[gone] = float(t)
                 f0 = (f0[0].at[gone].set(0.0), f0[1].at[gone].set(0.0))
-            marks.append((t, ell, p, live.copy(), frozen_at.copy(), f0, ctrl, made_jump, steps, used))
+            marks.append(_Mark(t, ell, p, live.copy(), frozen_at.copy(), f0, ctrl, made_jump, steps, used))
         if status != MAX_TIME:
             break
         if split:
@@ -489,7 +505,7 @@ def _state_flow_compact(X, y, theta0, t1, noise_scale, c2, v0, eps, power, dead_
             # up to a chunk boundary before which every step proposed (accepted or not) ended before
             # t_mid, less Diffrax's clipping margin of 100 ulp, a solve to t_mid takes the same steps
             # (`_ResumablePID`): the first half starts there, with bitwise the same result
-            shared = [mk for mk in marks if float(mk[6][2]) < t_mid - 1e-12 * max(1.0, abs(float(t_mid)))] if reuse else []
+            shared = [mk for mk in marks if float(mk.ctrl[2]) < t_mid - 1e-12 * max(1.0, abs(float(t_mid)))] if reuse else []
             todo[:0] = [(t_a, t_mid, (ell_start, p_start, steps_start, shared) if shared else None), (t_mid, t_b, None)]
             continue
         # the frozen coordinates' v relaxes on as in the full route (v̇ = −c₂v up to c₂·4c m θ², negligible)

@@ -530,14 +530,15 @@ def test_cost_of_a_resumed_sweep_is_what_is_left(tiny_run, tmp_path):
     text, left = sr.describe_cost(config, out_dir=out)
     assert left == 0 and "on disk" in text
     copy = tmp_path / "copy"
-    shutil.copytree(out, copy)
-    (next(copy.glob("chunks/*/landing-size4-00001.npz"))).unlink()  # no pending task needs it
+    shutil.copytree(out, copy)  # (other tests may add folders of other settings to `out`)
+    stored = sr.chunk_store(config, copy)
+    stored.path("landing-size4-00001").unlink()  # no pending task needs it
     assert sr.describe_cost(config, out_dir=copy)[1] == 0
-    (next(copy.glob("chunks/*/slow-sgd-size4-00001.npz"))).unlink()
+    stored.path("slow-sgd-size4-00001").unlink()
     # chunk 1 holds n = 10, 10 (chunk 0: 6, 6, 6, 10), so its share of Σ n² is 200/408
     flow_only = 6 * sr._task_seconds(config, "sgd", "slow") * 200 / 408 + 5.0
     with_landing = sr.describe_cost(config, out_dir=copy)[1]
-    shutil.copy(next(out.glob("chunks/*/landing-size4-00001.npz")), next(copy.glob("chunks/*/")))
+    shutil.copy(sr.chunk_store(config, out).path("landing-size4-00001"), stored.path("landing-size4-00001"))
     assert sr.describe_cost(config, out_dir=copy)[1] == pytest.approx(flow_only, rel=1e-12)
     assert with_landing > flow_only + 5.0  # the landing's steps and its compilation
 
